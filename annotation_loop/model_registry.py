@@ -1,0 +1,93 @@
+"""What the ZenML Model Control Plane and the active stack hold for the loop.
+
+Training runs are model versions; the snapshot of annotations and the classifier are
+artifacts linked to them; `production` is the version inference uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zenml import Model
+from zenml.client import Client
+from zenml.enums import ModelStages
+from zenml.models import ModelVersionResponse
+
+from annotation_loop.annotations import AnnotationSnapshot
+from annotation_loop.errors import ConfigurationError
+from annotation_loop.labelstudio import LabelStudioClient
+
+CLASSIFIER_ARTIFACT = "classifier"
+SNAPSHOT_ARTIFACT = "annotation_snapshot"
+PROMOTION_METRIC = "accuracy"
+
+
+def production_version(model_name: str) -> ModelVersionResponse | None:
+    try:
+        return Client().get_model_version(model_name, ModelStages.PRODUCTION)
+    except KeyError:
+        return None
+
+
+def prediction_model_version(model_name: str, version_name: str) -> str:
+    """The `model_version` string predictions carry in Label Studio."""
+    return f"{model_name}:{version_name}"
+
+
+def load_artifact(version: ModelVersionResponse | Model, name: str) -> Any:
+    """An artifact linked to a model version (a response or a step context's `Model`)."""
+    artifact = version.get_artifact(name)
+    if artifact is None:
+        raise ConfigurationError(
+            f"Model version {version} has no {name!r} artifact: was it produced by this "
+            "project's training pipeline?"
+        )
+    return artifact.load()
+
+
+def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> AnnotationSnapshot | None:
+    """The newest annotation snapshot linked to any version of the model."""
+    client = Client()
+    try:
+        client.get_model(model_name)
+    except KeyError:
+        return None
+    page = 1
+    while True:
+        versions = client.list_model_versions(
+            model_name_or_id=model_name, sort_by="desc:number", page=page, size=20
+        )
+        for version in versions.items:
+            if version.id == exclude_version_id:
+                continue
+            artifact = version.get_artifact(SNAPSHOT_ARTIFACT)
+            if artifact is not None:
+                snapshot: AnnotationSnapshot = artifact.load()
+                return snapshot
+        if page >= versions.total_pages:
+            return None
+        page += 1
+
+
+def should_promote(candidate: float, production: float | None) -> bool:
+    """A new version replaces production only if strictly better on the same data."""
+    return production is None or candidate > production
+
+
+def label_studio_from_stack() -> LabelStudioClient:
+    """A client for the active stack's Label Studio annotator (URL + secret API key)."""
+    stack = Client().active_stack
+    annotator = stack.annotator
+    if annotator is None or annotator.flavor != "label_studio":
+        raise ConfigurationError(
+            f"The active ZenML stack {stack.name!r} has no Label Studio annotator: "
+            "run `python run.py <cloud> ...`, which registers one"
+        )
+    secret = annotator.get_authentication_secret()  # type: ignore[attr-defined]
+    api_key = secret.secret_values.get("api_key") if secret else None
+    if not api_key:
+        raise ConfigurationError(
+            f"The annotator {annotator.name!r} has no API key secret: set "
+            "LOOP_LABEL_STUDIO_API_KEY and re-run, which stores it as a ZenML secret"
+        )
+    return LabelStudioClient(annotator.get_url(), api_key)  # type: ignore[attr-defined]

@@ -1,0 +1,396 @@
+"""The local services `run.py up` manages: Label Studio and the S3 stand-in (SeaweedFS).
+
+Each service runs detached in its own session, so it outlives `run.py up` and `stop()` can
+signal its whole process group; a pid file under `state_dir/run` finds it again later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import psutil
+
+from annotation_loop.errors import ServiceError
+from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+
+SERVICE_NAMES = ("label_studio", "s3")
+POLL_INTERVAL = 0.5  # seconds between health checks while a service starts
+HTTP_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    running: bool  # our process (from the pid file) is alive
+    healthy: bool  # ... and answers its health check
+    pid: int | None
+    log_file: Path
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on `host:port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response | None:
+    """GET a loopback URL, ignoring proxy variables; None when nothing answers."""
+    try:
+        return httpx.get(url, headers=headers, timeout=HTTP_TIMEOUT, trust_env=False)
+    except httpx.HTTPError:
+        return None
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return next((line.strip()[:200] for line in reversed(lines) if line.strip()), "")
+
+
+class LocalService(ABC):
+    """A server process the project starts, finds again, health-checks and stops."""
+
+    name: ClassVar[str]  # also names the log and pid files
+    title: ClassVar[str]  # for messages
+    port_setting: ClassVar[str]  # the variable that moves its ports, for messages
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def url(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def data_dir(self) -> Path: ...
+
+    @abstractmethod
+    def ports(self) -> Sequence[int]:
+        """Every port the process listens on."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line; raises ServiceError when the binary is not installed."""
+
+    @abstractmethod
+    def is_healthy(self) -> bool: ...
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to the inherited environment."""
+        return {}
+
+    def required_dirs(self) -> list[Path]:
+        return [self.data_dir]
+
+    def check_ready(self) -> None:  # noqa: B027 (an optional hook)
+        """Raise ServiceError if the healthy service still cannot be used."""
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.logs_dir / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.state_dir / "run" / f"{self.name}.pid"
+
+    def status(self) -> ServiceStatus:
+        process = self._process()
+        running = process is not None
+        return ServiceStatus(
+            name=self.name,
+            url=self.url,
+            running=running,
+            healthy=running and self.is_healthy(),
+            pid=process.pid if process else None,
+            log_file=self.log_file,
+        )
+
+    def start(self, timeout: float = 180) -> ServiceStatus:
+        """Reuse the running service, or start it; return once it is healthy."""
+        deadline = time.monotonic() + timeout
+        process = self._process() or self._spawn()
+        try:
+            self._wait_until_healthy(process, deadline, timeout)
+            self.check_ready()
+        except ServiceError:
+            self._terminate(process, grace=10)
+            raise
+        return self.status()
+
+    def stop(self, grace: float = 10) -> None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds; no-op if not running."""
+        process = self._process()
+        if process is not None:
+            self._terminate(process, grace)
+
+    def _process(self) -> psutil.Process | None:
+        """Our live process from the pid file; a stale pid file is removed."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+            process = psutil.Process(record["pid"])
+            # A pid alone may have been recycled by an unrelated process since.
+            if abs(process.create_time() - record["create_time"]) < 1 and _alive(process):
+                return process
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, psutil.Error):
+            pass
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def _spawn(self) -> psutil.Process:
+        command = self.command()
+        busy = [port for port in self.ports() if port_in_use(port)]
+        if busy:
+            raise ServiceError(
+                f"cannot start {self.title}: port {busy[0]} on 127.0.0.1 is used by another "
+                f"program; stop it or set {self.port_setting}"
+            )
+        for folder in [*self.required_dirs(), self.log_file.parent, self.pid_file.parent]:
+            folder.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("wb") as log:
+            popen = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.environment()},
+                cwd=self.data_dir,
+                start_new_session=True,  # own process group: survives us, stops as a whole
+            )
+        process = psutil.Process(popen.pid)
+        record = {"pid": process.pid, "create_time": process.create_time()}
+        self.pid_file.write_text(json.dumps(record))
+        return process
+
+    def _wait_until_healthy(self, process: psutil.Process, deadline: float, timeout: float) -> None:
+        while not self.is_healthy():
+            if not _alive(process):
+                reason = _last_line(self.log_file)
+                raise ServiceError(
+                    f"{self.title} exited while starting ({self.url})"
+                    + (f": {reason}" if reason else "")
+                    + f"; read {self.log_file}"
+                )
+            if time.monotonic() >= deadline:
+                raise ServiceError(
+                    f"{self.title} did not become healthy at {self.url} within {timeout:.0f} s; "
+                    f"read {self.log_file}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def _terminate(self, process: psutil.Process, grace: float) -> None:
+        # start_new_session made the service the leader of a group with its own pid.
+        _signal_group(process.pid, signal.SIGTERM)
+        with suppress(psutil.TimeoutExpired):
+            process.wait(grace)
+        # Whatever is left: a leader that ignored SIGTERM, or children that outlived it.
+        _signal_group(process.pid, signal.SIGKILL)
+        with suppress(psutil.TimeoutExpired):
+            process.wait(5)  # also reaps it when we are its parent
+        self.pid_file.unlink(missing_ok=True)
+
+
+class LabelStudioServer(LocalService):
+    """Label Studio from its own virtualenv, with the demo user and a legacy API token."""
+
+    name = "label_studio"
+    title = "Label Studio"
+    port_setting = "LOOP_LABEL_STUDIO_URL"
+
+    @property
+    def url(self) -> str:
+        return self.settings.label_studio_url.rstrip("/")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "label-studio"
+
+    def ports(self) -> Sequence[int]:
+        return [self.settings.label_studio_port]
+
+    def required_dirs(self) -> list[Path]:
+        return [self.data_dir, self.settings.local_data_root]
+
+    def command(self) -> list[str]:
+        binary = self.settings.label_studio_venv / "bin" / "label-studio"
+        if not binary.exists():
+            raise ServiceError(
+                f"Label Studio is not installed ({binary} is missing); run `make install`"
+            )
+        settings = self.settings
+        return [
+            str(binary), "start", "--no-browser",
+            "--internal-host", "127.0.0.1",
+            "--port", str(settings.label_studio_port),
+            "--data-dir", str(self.data_dir),
+            "--username", settings.label_studio_username,
+            "--password", settings.label_studio_password.get_secret_value(),
+            "--user-token", settings.label_studio_api_key.get_secret_value(),
+            "--enable-legacy-api-token",
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {
+            # ZenML's annotator speaks `Authorization: Token ...`, off by default since LS 1.17;
+            # the switch is stored on the organization created at first start.
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            # Both would call the internet at start.
+            "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
+            "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
+            # The `local` cloud's images are served from here.
+            "LOCAL_FILES_SERVING_ENABLED": "true",
+            "LOCAL_FILES_DOCUMENT_ROOT": str(self.settings.local_data_root),
+            # SSRF protection refuses a loopback endpoint typed into a storage; this one is
+            # trusted. It is also the endpoint of every S3 storage that names none.
+            "S3_ENDPOINT": self.settings.local_s3_endpoint_url,
+        }
+
+    def is_healthy(self) -> bool:
+        response = _get(f"{self.url}/health")
+        if response is None or response.status_code != 200:
+            return False
+        try:
+            return bool(response.json().get("status") == "UP")
+        except ValueError:
+            return False
+
+    def check_ready(self) -> None:
+        token = self.settings.label_studio_api_key.get_secret_value()
+        response = _get(
+            f"{self.url}/api/projects?page_size=1", headers={"Authorization": f"Token {token}"}
+        )
+        if response is None or response.status_code != 200:
+            code = "no answer" if response is None else f"HTTP {response.status_code}"
+            raise ServiceError(
+                f"Label Studio at {self.url} rejects LOOP_LABEL_STUDIO_API_KEY ({code}); its data "
+                f"dir {self.data_dir} was made with another token: delete it and start again"
+            )
+
+
+class SeaweedS3Server(LocalService):
+    """SeaweedFS `weed mini`: a real S3 API on disk that checks the demo keys."""
+
+    name = "s3"
+    title = "S3 stand-in (SeaweedFS)"
+    port_setting = "LOOP_LOCAL_S3_PORT"
+    access_key = DEMO_S3_ACCESS_KEY
+    secret_key = DEMO_S3_SECRET_KEY
+
+    # `weed mini` opens all of these; laying them out from `local_s3_port` lets two instances
+    # (the demo's and the tests') run side by side. WebDAV, Iceberg and Lance are switched off.
+    PORT_FLAGS = (
+        "s3.port", "s3.port.grpc",
+        "master.port", "master.port.grpc",
+        "volume.port", "volume.port.grpc",
+        "filer.port", "filer.port.grpc",
+        "admin.port",
+    )  # fmt: skip
+    # The admin's gRPC port stays at its default, admin.port + 10000: mini's maintenance worker
+    # dials that address whatever `-admin.port.grpc` says.
+    ADMIN_GRPC_OFFSET = 10000
+
+    @classmethod
+    def ports_from(cls, base: int) -> list[int]:
+        """Every port an instance whose S3 API listens on `base` opens."""
+        flagged = list(range(base, base + len(cls.PORT_FLAGS)))
+        return [*flagged, flagged[-1] + cls.ADMIN_GRPC_OFFSET]
+
+    @property
+    def url(self) -> str:
+        return self.settings.local_s3_endpoint_url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "seaweedfs"
+
+    def ports(self) -> Sequence[int]:
+        return self.ports_from(self.settings.local_s3_port)
+
+    def command(self) -> list[str]:
+        bundled = Path(sys.executable).parent / "weed"
+        binary = str(bundled) if bundled.exists() else shutil.which("weed")
+        if binary is None:
+            raise ServiceError(
+                f"SeaweedFS is not installed ({bundled} is missing); run `make install`"
+            )
+        base = self.settings.local_s3_port
+        ports = (f"-{flag}={base + offset}" for offset, flag in enumerate(self.PORT_FLAGS))
+        return [
+            binary, "mini", f"-dir={self.data_dir}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-admin.ui=false", "-master.telemetry=false",
+            "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            *ports,
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        # `weed mini` makes these its one admin identity.
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+    def is_healthy(self) -> bool:
+        response = _get(f"{self.url}/healthz")
+        return response is not None and response.status_code == 200
+
+
+SERVICES: dict[str, type[LocalService]] = {
+    LabelStudioServer.name: LabelStudioServer,
+    SeaweedS3Server.name: SeaweedS3Server,
+}
+
+
+def _services(settings: Settings, names: Iterable[str]) -> list[LocalService]:
+    unknown = [name for name in names if name not in SERVICES]
+    if unknown:
+        raise ServiceError(f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICES)}")
+    return [SERVICES[name](settings) for name in names]
+
+
+def start_services(
+    settings: Settings, names: Sequence[str] = SERVICE_NAMES, timeout: float = 180
+) -> list[ServiceStatus]:
+    return [service.start(timeout) for service in _services(settings, names)]
+
+
+def stop_services(
+    settings: Settings, names: Sequence[str] = SERVICE_NAMES, grace: float = 10
+) -> None:
+    for service in reversed(_services(settings, names)):
+        service.stop(grace)
+
+
+def services_status(
+    settings: Settings, names: Sequence[str] = SERVICE_NAMES
+) -> list[ServiceStatus]:
+    return [service.status() for service in _services(settings, names)]

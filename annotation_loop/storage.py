@@ -1,0 +1,215 @@
+"""The raw items: a prefix of `batch_N/` folders in a bucket (or a local folder), via fsspec.
+
+Identity comes from the listing (S3 ETag, GCS MD5, Azure MD5/ETag) so a sync never
+downloads objects; only local folders, which have no such field, are hashed on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import fsspec
+from pydantic import BaseModel
+
+from annotation_loop.errors import StorageError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+BATCH_PATTERN = re.compile(r"^batch_(\d+)$")
+
+
+class DataSource(BaseModel):
+    """Where a dataset's batches live. Credentials never travel here: they come from the
+    environment (or the workload's cloud identity on a remote orchestrator)."""
+
+    root_uri: str  # "s3://bucket", or an absolute local folder for the `local` cloud
+    dataset: str  # prefix under the root holding batch_1/, batch_2/, ...
+    endpoint_url: str | None = None  # S3-compatible servers (SeaweedFS, MinIO); None on AWS
+    region: str = "us-east-1"
+
+    @property
+    def protocol(self) -> str:
+        return self.root_uri.split("://", 1)[0] if "://" in self.root_uri else "file"
+
+    @property
+    def dataset_uri(self) -> str:
+        return f"{self.root_uri.rstrip('/')}/{self.dataset}"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    uri: str  # full fsspec URI ("s3://bucket/mnist/batch_1/00001.png" or a local path)
+    key: str  # relative to the dataset: "batch_1/00001.png"
+    batch: str
+    content_hash: str
+    size: int
+
+
+@dataclass
+class BatchListing:
+    batch: str
+    objects: list[StoredObject] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # keys that are not JPEG/PNG
+
+
+def batch_sort_key(name: str) -> tuple[int, str]:
+    """batch_2 sorts before batch_10."""
+    match = BATCH_PATTERN.match(name)
+    return (int(match.group(1)) if match else 1 << 62, name)
+
+
+def _content_hash(info: dict[str, Any]) -> str | None:
+    """The store's own content fingerprint from a listing entry, if it has one."""
+    for field_name in ("ETag", "etag", "md5Hash", "content_md5"):
+        value = info.get(field_name)
+        if value:
+            if isinstance(value, bytes | bytearray):
+                value = value.hex()
+            return f"{field_name.lower()}:{str(value).strip(chr(34))}"
+    content_settings = info.get("content_settings")
+    md5 = getattr(content_settings, "content_md5", None) if content_settings else None
+    if md5:
+        return f"md5:{bytes(md5).hex()}"
+    return None
+
+
+class ObjectStore:
+    """Lists, reads and writes the items of one `DataSource`."""
+
+    def __init__(self, source: DataSource, storage_options: dict[str, Any] | None = None):
+        self.source = source
+        options = dict(storage_options or {})
+        if source.protocol == "s3":
+            client_kwargs = options.setdefault("client_kwargs", {})
+            client_kwargs.setdefault("region_name", source.region)
+            if source.endpoint_url:
+                client_kwargs.setdefault("endpoint_url", source.endpoint_url)
+        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(source.protocol, **options)
+
+    # -- paths -------------------------------------------------------------------------
+    def _path(self, uri: str) -> str:
+        """fsspec path (no protocol) of a URI."""
+        return uri.split("://", 1)[1] if "://" in uri else uri
+
+    def _uri(self, path: str) -> str:
+        return path if self.source.protocol == "file" else f"{self.source.protocol}://{path}"
+
+    def uri_for(self, key: str) -> str:
+        return f"{self.source.dataset_uri}/{key}"
+
+    def label_studio_uri(self, obj_uri: str) -> str:
+        """How a task refers to the object so Label Studio can show it to annotators."""
+        if self.source.protocol == "file":
+            # Served by Label Studio's local-files storage, relative to its document root.
+            relative = PurePosixPath(obj_uri).relative_to(self.source.root_uri)
+            return f"/data/local-files/?d={quote(str(relative))}"
+        return obj_uri
+
+    # -- listing -----------------------------------------------------------------------
+    def _guard(self, action: str, exc: Exception) -> StorageError:
+        where = self.source.dataset_uri
+        if self.source.endpoint_url:
+            where += f" (endpoint {self.source.endpoint_url})"
+        text = str(exc) or type(exc).__name__
+        if (
+            "InvalidAccessKeyId" in text
+            or "SignatureDoesNotMatch" in text
+            or "AccessDenied" in text
+        ):
+            hint = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        elif "NoSuchBucket" in text or isinstance(exc, FileNotFoundError):
+            hint = "create the bucket or set LOOP_S3_BUCKET / LOOP_DATASET"
+        elif "connect" in text.lower() or "Could not connect" in text:
+            hint = "is the server up? (`python run.py up` starts the local one)"
+        else:
+            hint = "check the URI and credentials"
+        first_line = text.splitlines()[0][:200]
+        return StorageError(f"Cannot {action} {where}: {first_line} ({hint})")
+
+    def list_batches(self) -> list[str]:
+        """Names of the `batch_N` folders under the dataset, in numeric order."""
+        try:
+            entries = self.fs.ls(self._path(self.source.dataset_uri), detail=True, refresh=True)
+        except Exception as exc:
+            raise self._guard("list", exc) from exc
+        names = [PurePosixPath(e["name"]).name for e in entries if e.get("type") == "directory"]
+        return sorted((n for n in names if BATCH_PATTERN.match(n)), key=batch_sort_key)
+
+    def list_batch(self, batch: str) -> BatchListing:
+        """All JPEG/PNG objects of one batch with their content fingerprints."""
+        base = self._path(self.uri_for(batch))
+        try:
+            found = self.fs.find(base, detail=True, withdirs=False)
+        except Exception as exc:
+            raise self._guard("list", exc) from exc
+        listing = BatchListing(batch=batch)
+        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
+        for path, info in sorted(found.items()):
+            key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
+            if PurePosixPath(path).suffix.lower() not in IMAGE_SUFFIXES:
+                listing.skipped.append(key)
+                continue
+            content_hash = _content_hash(info) or self._hash_file(path)
+            listing.objects.append(
+                StoredObject(
+                    uri=self._uri(path),
+                    key=key,
+                    batch=batch,
+                    content_hash=content_hash,
+                    size=int(info.get("size") or 0),
+                )
+            )
+        return listing
+
+    def _hash_file(self, path: str) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        with self.fs.open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return f"md5:{digest.hexdigest()}"
+
+    # -- bytes -------------------------------------------------------------------------
+    def read_bytes(self, uri: str) -> bytes:
+        try:
+            data: bytes = self.fs.cat_file(self._path(uri))
+        except Exception as exc:
+            raise self._guard(f"read {uri} from", exc) from exc
+        return data
+
+    def read_many(
+        self, uris: Iterable[str], concurrency: int = 16
+    ) -> Iterator[tuple[str, bytes | None]]:
+        """Reads objects concurrently (bucket latency dominates), in input order.
+
+        An object that vanished since it was listed yields None instead of failing the
+        whole batch; any other storage failure (credentials, endpoint) raises.
+        """
+
+        def read_or_none(uri: str) -> bytes | None:
+            try:
+                return self.read_bytes(uri)
+            except StorageError as exc:
+                if isinstance(exc.__cause__, FileNotFoundError):
+                    return None
+                raise
+
+        uri_list = list(uris)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            yield from zip(uri_list, pool.map(read_or_none, uri_list), strict=True)
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        uri = self.uri_for(key)
+        path = self._path(uri)
+        try:
+            if self.source.protocol == "file":
+                self.fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+            self.fs.pipe_file(path, data)
+        except Exception as exc:
+            raise self._guard("write to", exc) from exc
+        return uri

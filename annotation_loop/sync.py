@@ -1,0 +1,139 @@
+"""Bucket -> Label Studio: the project, its source storage, and one task per new object.
+
+Identity is the object's content hash from the listing, so re-running a sync adds
+nothing and an object moved to another batch folder is not imported twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from annotation_loop import image_classification
+from annotation_loop.errors import StorageError
+from annotation_loop.labelstudio import LabelStudioClient, TaskRef
+from annotation_loop.storage import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+
+class BatchTask(BaseModel):
+    task_id: int
+    uri: str  # where the object is now (a moved object keeps its task, not its old URI)
+    content_hash: str
+
+
+class SyncReport(BaseModel):
+    """What a sync did; also the inference pipeline's list of the batch's tasks."""
+
+    project_id: int
+    batch: str
+    listed: int
+    created: int
+    already_present: int
+    skipped_keys: list[str] = Field(default_factory=list)  # not JPEG/PNG
+    tasks: list[BatchTask] = Field(default_factory=list)  # every task of the batch
+
+
+def ensure_project(
+    client: LabelStudioClient, store: ObjectStore, title: str, labels: Sequence[str]
+) -> int:
+    """Gets or creates the project and connects the data source so annotators see images."""
+    project_id = client.get_or_create_project(title, image_classification.label_config(labels))
+    source = store.source
+    if source.protocol == "file":
+        client.connect_local_source(project_id, Path(source.dataset_uri))
+    elif source.protocol == "s3":
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not (key and secret):
+            # Label Studio needs its own keys to presign URLs; tasks still work for the loop.
+            logger.warning(
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set: the S3 source storage "
+                "is not connected, so annotators will not see images until you add it in "
+                "Label Studio (Settings > Cloud Storage)"
+            )
+        else:
+            bucket, _, _ = source.root_uri.removeprefix("s3://").partition("/")
+            client.connect_s3_source(
+                project_id,
+                bucket=bucket,
+                prefix=source.dataset,
+                endpoint_url=source.endpoint_url,
+                access_key=key,
+                secret_key=secret,
+                region=source.region,
+            )
+    return project_id
+
+
+def synced_batches(index: dict[str, TaskRef]) -> set[str]:
+    return {ref.batch for ref in index.values()}
+
+
+def choose_batch(store: ObjectStore, index: dict[str, TaskRef], rerun: bool) -> str | None:
+    """`batch_1` for a first run; with `rerun`, the first batch not synced yet (None: all are)."""
+    batches = store.list_batches()
+    if not batches:
+        raise StorageError(
+            f"No batch_N/ folders under {store.source.dataset_uri}: put images in "
+            f"{store.source.dataset_uri}/batch_1/ (or run the demo to seed it)"
+        )
+    if not rerun:
+        return batches[0]
+    done = synced_batches(index)
+    return next((batch for batch in batches if batch not in done), None)
+
+
+def sync_batch_to_project(
+    client: LabelStudioClient,
+    project_id: int,
+    store: ObjectStore,
+    batch: str,
+    index: dict[str, TaskRef] | None = None,
+) -> SyncReport:
+    """Creates one task per object of `batch` whose content the project does not hold yet."""
+    listing = store.list_batch(batch)
+    if not listing.objects:
+        raise StorageError(
+            f"Batch {store.uri_for(batch)} has no JPEG/PNG images"
+            + (f" ({len(listing.skipped)} other files)" if listing.skipped else "")
+            + ": add images or pick another batch"
+        )
+    if listing.skipped:
+        logger.warning(
+            "Skipped %d non-image objects in %s, e.g. %s",
+            len(listing.skipped),
+            batch,
+            listing.skipped[0],
+        )
+    known = client.task_index(project_id) if index is None else index
+    new_tasks = []
+    seen: set[str] = set()
+    for obj in listing.objects:
+        if obj.content_hash in known or obj.content_hash in seen:
+            continue
+        seen.add(obj.content_hash)
+        new_tasks.append(image_classification.task_data(obj, store.label_studio_uri(obj.uri)))
+    if new_tasks:
+        client.import_tasks(project_id, new_tasks)
+        known = client.task_index(project_id)
+    tasks = sorted(
+        (
+            BatchTask(task_id=known[obj.content_hash].id, uri=obj.uri, content_hash=h)
+            for h, obj in {o.content_hash: o for o in listing.objects}.items()
+        ),
+        key=lambda task: task.task_id,
+    )
+    return SyncReport(
+        project_id=project_id,
+        batch=batch,
+        listed=len(listing.objects),
+        created=len(new_tasks),
+        already_present=len(listing.objects) - len(new_tasks),
+        skipped_keys=listing.skipped,
+        tasks=tasks,
+    )

@@ -1,0 +1,47 @@
+"""Image classification: fine-tune a pretrained backbone, predict, evaluate.
+
+Plain PyTorch, no ZenML: the pipeline steps call into here.
+"""
+
+from annotation_loop.vision.backbones import (
+    KNOWN_ARCHS,
+    WeightsUnavailableError,
+    build_classifier,
+)
+from annotation_loop.vision.classifier import (
+    ClassifierCheckpoint,
+    EmptyTrainingSetError,
+    ImagePrediction,
+    LabelledImage,
+    TrainConfig,
+    TrainingReport,
+    predict_images,
+    train_classifier,
+)
+from annotation_loop.vision.images import CorruptImageError, decode_image
+from annotation_loop.vision.metrics import (
+    ClassificationMetrics,
+    compute_metrics,
+    evaluate_classifier,
+    plot_confusion_matrix,
+)
+
+__all__ = [
+    "KNOWN_ARCHS",
+    "ClassificationMetrics",
+    "ClassifierCheckpoint",
+    "CorruptImageError",
+    "EmptyTrainingSetError",
+    "ImagePrediction",
+    "LabelledImage",
+    "TrainConfig",
+    "TrainingReport",
+    "WeightsUnavailableError",
+    "build_classifier",
+    "compute_metrics",
+    "decode_image",
+    "evaluate_classifier",
+    "plot_confusion_matrix",
+    "predict_images",
+    "train_classifier",
+]

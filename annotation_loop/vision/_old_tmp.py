@@ -1,0 +1,298 @@
+"""Fine-tune an image classifier on labelled images and predict labels for new ones."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.vision.backbones import StateDict, build_classifier, head_prefix
+from annotation_loop.vision.images import (
+    Batch,
+    ImageItem,
+    eval_transform,
+    image_loader,
+    train_transform,
+)
+
+
+class EmptyTrainingSetError(LoopError):
+    """There is nothing to train on."""
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    key: str
+    data: bytes
+    label: str
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    key: str
+    label: str
+    score: float  # softmax probability of `label`
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "efficientnet_lite0"
+    image_size: int = 224
+    epochs: int = 3
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    freeze_backbone: bool = True  # train only the new head: fast, and enough for few labels
+    num_workers: int = 0  # DataLoader processes decoding images
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_size < 32 or self.epochs < 1 or self.batch_size < 1:
+            raise ConfigurationError(
+                f"Invalid training config {self}: image_size must be >= 32, "
+                "epochs and batch_size >= 1"
+            )
+        if self.learning_rate <= 0 or self.num_workers < 0:
+            raise ConfigurationError(
+                f"Invalid training config {self}: learning_rate must be > 0, num_workers >= 0"
+            )
+
+
+@dataclass
+class ClassifierCheckpoint:
+    """Everything needed to rebuild a trained classifier, without any download."""
+
+    arch: str
+    labels: list[str]
+    image_size: int
+    state_dict: StateDict = field(repr=False)
+
+    def build_module(self) -> nn.Module:
+        """The classifier with these weights, on the CPU, in eval mode."""
+        model = build_classifier(self.arch, len(self.labels), self.image_size, pretrained=False)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    device: str
+    epochs: int
+    examples: int  # images trained on, corrupt ones excluded
+    images_per_second: float
+    final_loss: float  # mean loss over the last epoch
+    skipped_keys: list[str]  # images that could not be decoded
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _describe(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def _autocast(device: torch.device) -> AbstractContextManager[None]:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    if device.type == "cuda":
+        return model.to(device).to(memory_format=torch.channels_last)
+    return model
+
+
+def _images_on(batch: Batch, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return batch.images.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return batch.images
+
+
+def _targets(examples: Sequence[LabelledImage], labels: Sequence[str]) -> list[ImageItem]:
+    index = {label: i for i, label in enumerate(labels)}
+    items = []
+    for example in examples:
+        if example.label not in index:
+            raise UnknownLabelError(
+                f"Image {example.key} is labelled {example.label!r}, which is not one of "
+                f"{list(labels)}: fix the annotation or add the label"
+            )
+        items.append(ImageItem(example.key, example.data, index[example.label]))
+    return items
+
+
+def _check_labels(labels: Sequence[str]) -> None:
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ConfigurationError(
+            f"A classifier needs at least two distinct labels, got {list(labels)}"
+        )
+
+
+def _starting_model(
+    labels: list[str], config: TrainConfig, init: ClassifierCheckpoint | None
+) -> nn.Module:
+    if init is None:
+        return build_classifier(config.arch, len(labels), config.image_size)
+    if init.labels != labels:
+        raise ConfigurationError(
+            f"The previous model predicts {init.labels}, not {labels}: "
+            "train from scratch when the label list changes"
+        )
+    if (init.arch, init.image_size) != (config.arch, config.image_size):
+        raise ConfigurationError(
+            f"The previous model is {init.arch} at {init.image_size}px, not {config.arch} at "
+            f"{config.image_size}px: train from scratch when the architecture changes"
+        )
+    return init.build_module()
+
+
+def _train_epoch(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    bar: tqdm[Any],
+    skipped: set[str],
+) -> tuple[float, int]:
+    """One pass over `loader`: (mean loss, images trained on); adds corrupt keys to `skipped`."""
+    # Summed on the device: reading the loss every step would stall a GPU.
+    loss_sum, count = torch.zeros((), device=device), 0
+    for batch in loader:
+        skipped.update(batch.corrupt_keys)
+        if batch.keys:
+            with _autocast(device):
+                logits = model(_images_on(batch, device))
+            targets = batch.targets.to(device, non_blocking=True)
+            loss = F.cross_entropy(logits.float(), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(batch.keys)
+            count += len(batch.keys)
+        bar.update()
+    return (loss_sum.item() / count if count else float("nan")), count
+
+
+def train_classifier(
+    examples: Sequence[LabelledImage],
+    labels: Sequence[str],
+    config: TrainConfig,
+    init: ClassifierCheckpoint | None = None,
+    progress: bool = True,
+) -> tuple[ClassifierCheckpoint, TrainingReport]:
+    """Fine-tune from `init` (or the pretrained backbone) on `examples`.
+
+    Seeds torch's global RNG with `config.seed`, so runs on the CPU are reproducible.
+    """
+    labels = list(labels)
+    _check_labels(labels)
+    items = _targets(examples, labels)
+    if not items:
+        raise EmptyTrainingSetError("No labelled images to train on: annotate some first")
+    torch.manual_seed(config.seed)  # the new head's initialisation
+    model = _starting_model(labels, config, init)
+    if config.freeze_backbone:
+        head = head_prefix(config.arch)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(head))
+    device = _device()
+    model = _to_device(model, device)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    loader = image_loader(
+        items,
+        train_transform(config.image_size),
+        config.batch_size,
+        config.num_workers,
+        shuffle_seed=config.seed,
+    )
+    # A frozen backbone is a fixed feature extractor: keep its batch-norm statistics and
+    # disable its stochastic depth.
+    model.train(not config.freeze_backbone)
+    skipped: set[str] = set()
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        loss_sum, count = 0.0, 0
+        batches = tqdm(
+            loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress
+        )
+        for batch in batches:
+            skipped.update(batch.corrupt_keys)
+            if not batch.keys:
+                continue
+            with _autocast(device):
+                logits = model(_images_on(batch, device))
+            loss = F.cross_entropy(logits.float(), batch.targets.to(device, non_blocking=True))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(batch.keys)
+            count += len(batch.keys)
+        final_loss = loss_sum / count
+    elapsed = time.perf_counter() - started
+    checkpoint = ClassifierCheckpoint(
+        arch=config.arch,
+        labels=labels,
+        image_size=config.image_size,
+        state_dict={name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()},
+    )
+    report = TrainingReport(
+        device=_describe(device),
+        epochs=config.epochs,
+        examples=count,
+        images_per_second=count * config.epochs / elapsed,
+        final_loss=final_loss,
+        skipped_keys=sorted(skipped),
+    )
+    return checkpoint, report
+
+
+def _default_workers(device: torch.device) -> int:
+    # On a GPU, decoding in worker processes overlaps the forward passes; on the CPU the
+    # forward pass already uses every core, so extra processes only compete with it.
+    return min(8, (os.cpu_count() or 1) - 1) if device.type == "cuda" else 0
+
+
+def predict_images(
+    checkpoint: ClassifierCheckpoint,
+    images: Iterable[tuple[str, bytes]],
+    batch_size: int = 128,
+    progress: bool = True,
+    num_workers: int | None = None,
+) -> tuple[list[ImagePrediction], list[str]]:
+    """Top label and its probability for each `(key, bytes)`, plus the keys of corrupt images.
+
+    The image bytes are held in memory while predicting. `num_workers=None` picks a
+    sensible number of decoding processes for the device.
+    """
+    device = _device()
+    model = _to_device(checkpoint.build_module(), device)
+    items = [ImageItem(key, data, -1) for key, data in images]
+    workers = _default_workers(device) if num_workers is None else num_workers
+    loader = image_loader(items, eval_transform(checkpoint.image_size), batch_size, workers)
+    predictions: list[ImagePrediction] = []
+    skipped: list[str] = []
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress):
+            skipped.extend(batch.corrupt_keys)
+            if not batch.keys:
+                continue
+            with _autocast(device):
+                logits = model(_images_on(batch, device))
+            scores, indices = logits.float().softmax(dim=1).max(dim=1)
+            predictions.extend(
+                ImagePrediction(key, checkpoint.labels[index], score)
+                for key, index, score in zip(
+                    batch.keys, indices.tolist(), scores.tolist(), strict=True
+                )
+            )
+    return predictions, skipped

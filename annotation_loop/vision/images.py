@@ -1,0 +1,124 @@
+"""Image bytes -> normalised tensors, batched by a DataLoader that skips corrupt files."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from annotation_loop.errors import LoopError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Transform = Callable[[Image.Image], torch.Tensor]
+
+
+class CorruptImageError(LoopError):
+    """Bytes that should be an image cannot be decoded."""
+
+
+def decode_image(data: bytes, key: str = "image") -> Image.Image:
+    """Decode `data` into an RGB image (grayscale becomes 3 identical channels)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            # convert() decodes every pixel, so truncated files fail here rather than later.
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        # PIL reports some broken PNG chunks as SyntaxError.
+        raise CorruptImageError(
+            f"{key} is not a readable image ({e}): replace or delete it"
+        ) from None
+
+
+def train_transform(image_size: int) -> Transform:
+    # Mild crops only: flips or rotations would change the meaning of digits and text.
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.RandomResizedCrop(image_size, scale=(0.8, 1.0), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def eval_transform(image_size: int) -> Transform:
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.Resize(image_size, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+class ImageItem(NamedTuple):
+    key: str
+    data: bytes
+    target: int  # class index; -1 when unknown (prediction)
+
+
+class Batch(NamedTuple):  # a NamedTuple so that DataLoader(pin_memory=True) pins its tensors
+    keys: list[str]
+    images: torch.Tensor
+    targets: torch.Tensor
+    corrupt_keys: list[str]
+
+
+_Decoded = tuple[str, torch.Tensor | None, int]
+
+
+class _ImageDataset(Dataset[_Decoded]):
+    def __init__(self, items: Sequence[ImageItem], transform: Transform) -> None:
+        self.items = items
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> _Decoded:
+        key, data, target = self.items[index]
+        try:
+            image = decode_image(data, key)
+        except CorruptImageError:
+            return key, None, target
+        return key, self.transform(image), target
+
+
+def _collate(decoded: list[_Decoded]) -> Batch:
+    good = [(key, tensor, target) for key, tensor, target in decoded if tensor is not None]
+    return Batch(
+        keys=[key for key, _, _ in good],
+        images=torch.stack([tensor for _, tensor, _ in good]) if good else torch.empty(0),
+        targets=torch.tensor([target for _, _, target in good], dtype=torch.long),
+        corrupt_keys=[key for key, tensor, _ in decoded if tensor is None],
+    )
+
+
+def image_loader(
+    items: Sequence[ImageItem],
+    transform: Transform,
+    batch_size: int,
+    num_workers: int,
+    shuffle_seed: int | None = None,
+) -> DataLoader[_Decoded]:
+    """Batches of decoded images; items are shuffled (reproducibly) when a seed is given."""
+    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
+    return DataLoader(
+        _ImageDataset(items, transform),
+        batch_size=batch_size,
+        shuffle=shuffle_seed is not None,
+        generator=generator,  # also seeds the workers' random augmentations
+        num_workers=num_workers,
+        collate_fn=_collate,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+    )

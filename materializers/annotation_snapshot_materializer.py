@@ -1,0 +1,71 @@
+"""Stores an `AnnotationSnapshot` as gzipped JSON in any artifact store (local, S3, ...)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.materializers.base_materializer import BaseMaterializer
+from zenml.metadata.metadata_types import MetadataType
+
+from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+
+SNAPSHOT_FILE = "snapshot.json.gz"
+SUMMARY_FILE = "summary.md"
+
+
+class AnnotationSnapshotMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (AnnotationSnapshot,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+
+    def load(self, data_type: type[Any]) -> AnnotationSnapshot:
+        with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle:
+            payload = json.loads(gzip.decompress(handle.read()))
+        watermark = payload["watermark"]
+        return AnnotationSnapshot(
+            project_id=payload["project_id"],
+            labels=tuple(payload["labels"]),
+            items={row["task_id"]: LabelledItem(**row) for row in payload["items"]},
+            watermark=datetime.fromisoformat(watermark) if watermark else None,
+            last_merge=MergeReport(**payload["last_merge"]),
+        )
+
+    def save(self, data: AnnotationSnapshot) -> None:
+        payload = {
+            "project_id": data.project_id,
+            "labels": list(data.labels),
+            "items": [asdict(item) for item in data.items.values()],
+            "watermark": data.watermark.isoformat() if data.watermark else None,
+            "last_merge": asdict(data.last_merge),
+        }
+        with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "wb") as handle:
+            handle.write(gzip.compress(json.dumps(payload).encode()))
+
+    def extract_metadata(self, data: AnnotationSnapshot) -> dict[str, MetadataType]:
+        return {
+            "labelled_items": len(data.items),
+            "watermark": data.watermark.isoformat() if data.watermark else "",
+            "label_counts": data.label_counts(),
+            "last_merge": asdict(data.last_merge),
+        }
+
+    def save_visualizations(self, data: AnnotationSnapshot) -> dict[str, VisualizationType]:
+        rows = "\n".join(f"| {label} | {n} |" for label, n in data.label_counts().items())
+        merge = data.last_merge
+        summary = (
+            f"### Annotation snapshot: {len(data.items)} labelled items\n\n"
+            f"Watermark: {data.watermark.isoformat() if data.watermark else 'none'}\n\n"
+            f"Last fetch: {merge.fetched_tasks} changed tasks, {merge.added} added, "
+            f"{merge.relabelled} relabelled, {merge.removed} removed, "
+            f"{merge.cancelled} skipped/cancelled, {merge.empty} empty\n\n"
+            f"| label | items |\n|---|---|\n{rows}\n"
+        )
+        path = os.path.join(self.uri, SUMMARY_FILE)
+        with self.artifact_store.open(path, "w") as handle:
+            handle.write(summary)
+        return {path.replace("\\", "/"): VisualizationType.MARKDOWN}

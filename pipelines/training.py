@@ -1,0 +1,32 @@
+from typing import Any
+
+from zenml import pipeline
+
+from annotation_loop.storage import DataSource
+from steps import evaluate_and_promote, fetch_annotations, train_model
+
+
+@pipeline(enable_cache=False)
+def training_pipeline(
+    project_name: str,
+    labels: list[str],
+    source: DataSource,
+    train_config: dict[str, Any],
+    validation_fraction: float = 0.2,
+    continue_from_production: bool = False,
+) -> None:
+    """Annotations changed since the last run -> fine-tuned model version -> maybe production."""
+    snapshot = fetch_annotations(project_name=project_name, labels=labels)
+    classifier = train_model(
+        snapshot=snapshot,
+        source=source,
+        train_config=train_config,
+        validation_fraction=validation_fraction,
+        continue_from_production=continue_from_production,
+    )
+    evaluate_and_promote(
+        classifier=classifier,
+        snapshot=snapshot,
+        source=source,
+        validation_fraction=validation_fraction,
+    )

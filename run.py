@@ -1,0 +1,338 @@
+"""Drives the continuous-annotation loop.
+
+python run.py up | down | status           local Label Studio + S3 stand-in
+python run.py local --train [--rerun]      fetch new labels, fine-tune, maybe promote
+python run.py aws --inference [--rerun]    sync the next batch, push pre-annotations
+python run.py demo [--cloud aws]           the whole loop with an oracle annotator
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from annotation_loop.errors import LoopError
+from annotation_loop.settings import CLOUDS, PROJECT_ROOT, Settings
+
+CONFIGS = PROJECT_ROOT / "configs"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_settings() -> Settings:
+    """Settings, plus the process environment ZenML and the storage clients read."""
+    settings = Settings()
+    # Before zenml is imported: keep ZenML's state inside the project, make no calls home.
+    os.environ.setdefault("ZENML_CONFIG_PATH", str(settings.zenml_config_path))
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        os.environ["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id.get_secret_value()
+        os.environ["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key.get_secret_value()
+    return settings
+
+
+def user_errors(func: F) -> F:
+    """Prints a LoopError as one line (no traceback) and exits 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LoopError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+# -- the loop ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingOutcome:
+    message: str
+    model_version: str | None = None
+    labelled_items: int = 0
+    validation_accuracy: float | None = None
+    promoted: bool | None = None
+
+
+@dataclass(frozen=True)
+class InferenceOutcome:
+    message: str
+    batch: str | None = None
+    task_uris: dict[int, str] | None = None  # every task of the batch -> object URI
+    predictions: dict[int, str] | None = None  # task id -> predicted label
+    model_version: str | None = None
+
+
+def prepare_stack(cloud: str, settings: Settings) -> None:
+    from zenml.client import Client
+
+    from annotation_loop.stacks import register_stack
+
+    if not (PROJECT_ROOT / ".zen").exists():
+        Client.initialize(root=PROJECT_ROOT)
+    register_stack(cloud, settings)
+
+
+def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome:
+    from zenml import Model
+
+    from annotation_loop import image_classification
+    from annotation_loop.annotations import AnnotationSnapshot, merge_changes
+    from annotation_loop.model_registry import label_studio_from_stack, latest_snapshot
+    from pipelines import training_pipeline
+
+    prepare_stack(cloud, settings)
+    client = label_studio_from_stack()
+    client.check()
+    project_id = client.get_or_create_project(
+        settings.project_name, image_classification.label_config(settings.labels)
+    )
+    previous = latest_snapshot(settings.model_name)
+    if previous is None or previous.project_id != project_id:
+        previous = AnnotationSnapshot(project_id=project_id, labels=tuple(settings.labels))
+    # A cheap incremental look before paying for a pipeline run and a model version.
+    preview = merge_changes(
+        previous, client.iter_tasks_updated_since(project_id, previous.watermark)
+    )
+    if not preview.items:
+        return TrainingOutcome(
+            f"No annotations yet in {settings.project_name!r}: label some tasks at "
+            f"{client.project_url(project_id)}, then run --train again"
+        )
+    if preview.last_merge.changed == 0 and previous.items:
+        return TrainingOutcome(
+            f"No new annotations since {previous.watermark}: nothing to train "
+            f"({len(previous.items)} labelled items, all already used)",
+            labelled_items=len(previous.items),
+        )
+    pipeline = training_pipeline.with_options(
+        config_path=str(CONFIGS / "training.yaml"),
+        model=Model(
+            name=settings.model_name,
+            description=f"Image classifier for the Label Studio project {settings.project_name!r}",
+            tags=["annotation-loop", cloud],
+        ),
+    )
+    run = pipeline(
+        project_name=settings.project_name,
+        labels=settings.labels,
+        source=settings.data_source(cloud),
+        continue_from_production=rerun,
+    )
+    metrics = run.steps["evaluate_and_promote"].outputs["validation_metrics"][0].load()
+    version = run.model_version.name if run.model_version else None
+    return TrainingOutcome(
+        f"Trained {settings.model_name}:{version} on {metrics['labelled_items']} labelled items: "
+        f"validation accuracy {metrics['accuracy']:.3f}, "
+        + ("promoted to production" if metrics["promoted"] else "production unchanged"),
+        model_version=version,
+        labelled_items=metrics["labelled_items"],
+        validation_accuracy=metrics["accuracy"],
+        promoted=metrics["promoted"],
+    )
+
+
+def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutcome:
+    from zenml import Model
+    from zenml.enums import ModelStages
+
+    from annotation_loop.model_registry import label_studio_from_stack, production_version
+    from annotation_loop.storage import ObjectStore
+    from annotation_loop.sync import choose_batch, ensure_project
+    from pipelines import inference_pipeline
+
+    prepare_stack(cloud, settings)
+    client = label_studio_from_stack()
+    client.check()
+    store = ObjectStore(settings.data_source(cloud))
+    project_id = ensure_project(client, store, settings.project_name, settings.labels)
+    batch = choose_batch(store, client.task_index(project_id), rerun)
+    if batch is None:
+        return InferenceOutcome(
+            f"Every batch under {store.source.dataset_uri} is synced already: add the next "
+            "batch_N/ folder to continue"
+        )
+    options: dict[str, Any] = {"config_path": str(CONFIGS / "inference.yaml")}
+    if production_version(settings.model_name) is not None:
+        options["model"] = Model(name=settings.model_name, version=ModelStages.PRODUCTION)
+    run = inference_pipeline.with_options(**options)(
+        source=settings.data_source(cloud),
+        batch=batch,
+        project_name=settings.project_name,
+        labels=settings.labels,
+    )
+    report = run.steps["sync_batch"].outputs["batch_tasks"][0].load()
+    predicted = run.steps["predict_batch"].outputs["batch_predictions"][0].load()
+    predictions = {p.task_id: p.label for p in predicted.predictions}
+    return InferenceOutcome(
+        f"{batch}: {report.created} new tasks ({report.already_present} already there), "
+        + (
+            f"{len(predictions)} pre-annotations by {predicted.model_version} "
+            f"({predicted.already_predicted} tasks had them already)"
+            if predicted.model_version
+            else "no pre-annotations (no production model yet)"
+        )
+        + f"; {client.project_url(project_id)}",
+        batch=batch,
+        task_uris={t.task_id: t.uri for t in report.tasks},
+        predictions=predictions,
+        model_version=predicted.model_version,
+    )
+
+
+# -- command line --------------------------------------------------------------------------
+@click.group()
+def cli() -> None:
+    """The continuous-annotation loop on ZenML and Label Studio."""
+
+
+@cli.command()
+@click.option("--s3/--no-s3", default=True, help="Also start the local S3 stand-in.")
+@user_errors
+def up(s3: bool) -> None:
+    """Start the local Label Studio (and S3 stand-in); reuse them if already up."""
+    from annotation_loop.services import start_services
+
+    settings = load_settings()
+    for status in start_services(settings, ("label_studio", "s3") if s3 else ("label_studio",)):
+        click.echo(f"{status.name}: {status.url} (pid {status.pid}, log {status.log_file})")
+    click.echo(
+        f"Label Studio login: {settings.label_studio_username} / "
+        f"{settings.label_studio_password.get_secret_value()}"
+    )
+
+
+@cli.command()
+@user_errors
+def down() -> None:
+    """Stop the local services."""
+    from annotation_loop.services import stop_services
+
+    stop_services(load_settings())
+    click.echo("Local services stopped.")
+
+
+@cli.command()
+@user_errors
+def status() -> None:
+    """Show whether the local services are up."""
+    from annotation_loop.services import services_status
+
+    for s in services_status(load_settings()):
+        state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
+        click.echo(f"{s.name:13} {state:22} {s.url}  log: {s.log_file}")
+
+
+def cloud_command(cloud: str) -> click.Command:
+    @click.option("--train", "mode", flag_value="train", help="Run the training pipeline.")
+    @click.option("--inference", "mode", flag_value="inference", help="Run inference.")
+    @click.option(
+        "--rerun",
+        is_flag=True,
+        help="Training: continue from the production model. Inference: next unsynced batch.",
+    )
+    @user_errors
+    def command(mode: str | None, rerun: bool) -> None:
+        if mode is None:
+            raise click.UsageError("choose --train or --inference")
+        settings = load_settings()
+        runner = run_training if mode == "train" else run_inference
+        click.echo(runner(cloud, settings, rerun).message)
+
+    command.__doc__ = f"Run the loop on the {cloud!r} stack."
+    return click.command(name=cloud)(command)
+
+
+for _cloud in CLOUDS:
+    cli.add_command(cloud_command(_cloud))
+
+
+@cli.command()
+@click.option("--cloud", type=click.Choice(["local", "aws"]), default="local", show_default=True)
+@click.option("--batches", default=3, show_default=True, help="Batches of MNIST digits to seed.")
+@click.option("--batch-size", default=200, show_default=True)
+@user_errors
+def demo(cloud: str, batches: int, batch_size: int) -> None:
+    """The whole loop, unattended, on local stand-ins, with an oracle annotator."""
+    if cloud == "aws":
+        os.environ["LOOP_LOCAL_S3"] = "true"
+    run_demo(cloud, load_settings(), batches, batch_size)
+
+
+def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> None:
+    """train -> infer batch_1 -> oracle -> train --rerun -> infer --rerun -> oracle -> ..."""
+    from zenml.client import Client
+
+    from annotation_loop import demo, image_classification
+    from annotation_loop.model_registry import label_studio_from_stack
+    from annotation_loop.oracle import OracleTask, label_with_truth
+    from annotation_loop.services import start_services
+    from annotation_loop.storage import ObjectStore
+
+    start_services(settings, ("label_studio", "s3") if cloud == "aws" else ("label_studio",))
+    store = ObjectStore(settings.data_source(cloud))
+    if cloud == "aws" and not store.fs.exists(settings.s3_bucket):
+        store.fs.mkdir(settings.s3_bucket)
+    click.echo(
+        f"Seeding {batches} batches of {batch_size} MNIST digits in {store.source.dataset_uri}"
+    )
+    truth = demo.seed_mnist_batches(store, batches, batch_size)
+
+    # A demo starts from scratch: no project, no model versions from an earlier demo.
+    prepare_stack(cloud, settings)
+    client = label_studio_from_stack()
+    client.check()
+    client.delete_project(
+        client.get_or_create_project(
+            settings.project_name, image_classification.label_config(settings.labels)
+        )
+    )
+    with contextlib.suppress(KeyError):
+        Client().delete_model(settings.model_name)
+
+    rows: list[demo.RoundRow] = []
+    outcome = run_training(cloud, settings, rerun=False)
+    click.echo(outcome.message)
+    rows.append(demo.RoundRow("train", 0, None, None, None, None))
+    for round_number in range(1, batches):
+        inference = run_inference(cloud, settings, rerun=round_number > 1)
+        click.echo(inference.message)
+        predictions = inference.predictions or {}
+        prefix = store.source.dataset_uri + "/"
+        report = label_with_truth(
+            client,
+            [
+                OracleTask(task_id, uri.removeprefix(prefix), predictions.get(task_id))
+                for task_id, uri in (inference.task_uris or {}).items()
+            ],
+            truth,
+        )
+        outcome = run_training(cloud, settings, rerun=True)
+        click.echo(outcome.message)
+        rows.append(
+            demo.RoundRow(
+                f"{inference.batch} labelled, train --rerun",
+                outcome.labelled_items,
+                outcome.model_version,
+                outcome.validation_accuracy,
+                outcome.promoted,
+                report.acceptance_rate,
+            )
+        )
+    click.echo("\n" + demo.round_table(rows))
+    click.echo(
+        f"\nOpen the project: {settings.label_studio_url} "
+        f"(login {settings.label_studio_username} / "
+        f"{settings.label_studio_password.get_secret_value()})"
+    )
+
+
+if __name__ == "__main__":
+    cli()

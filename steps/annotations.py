@@ -1,0 +1,44 @@
+from typing import Annotated
+
+from zenml import get_step_context, log_metadata, step
+from zenml.logger import get_logger
+
+from annotation_loop import image_classification
+from annotation_loop.annotations import AnnotationSnapshot, merge_changes
+from annotation_loop.model_registry import label_studio_from_stack, latest_snapshot
+
+logger = get_logger(__name__)
+
+
+@step
+def fetch_annotations(
+    project_name: str, labels: list[str]
+) -> Annotated[AnnotationSnapshot, "annotation_snapshot"]:
+    """Merges the tasks changed since the previous snapshot's watermark into a new one."""
+    client = label_studio_from_stack()
+    client.check()
+    project_id = client.get_or_create_project(
+        project_name, image_classification.label_config(labels)
+    )
+    model = get_step_context().model
+    previous = latest_snapshot(model.name, exclude_version_id=model.id)
+    if previous is None or previous.project_id != project_id or list(previous.labels) != labels:
+        previous = AnnotationSnapshot(project_id=project_id, labels=tuple(labels))
+    snapshot = merge_changes(
+        previous, client.iter_tasks_updated_since(project_id, previous.watermark)
+    )
+    merge = snapshot.last_merge
+    logger.info(
+        "Fetched %d changed tasks since %s: %d labelled items now (+%d new, %d relabelled, "
+        "%d removed); left out: %d skipped/cancelled, %d empty",
+        merge.fetched_tasks,
+        previous.watermark or "the beginning",
+        len(snapshot.items),
+        merge.added,
+        merge.relabelled,
+        merge.removed,
+        merge.cancelled,
+        merge.empty,
+    )
+    log_metadata(metadata={"labelled_items": len(snapshot.items)}, infer_model=True)
+    return snapshot

@@ -1,0 +1,89 @@
+"""Test session setup: ZenML isolated from the user's own config, and the real servers.
+
+Integration tests ask for `services` (Label Studio + SeaweedFS started once for the session,
+on ports away from the demo's); nothing is started when no collected test asks for it.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+# ZenML reads these when it is imported, so they are set before any test module imports it.
+_ZENML_CONFIG = tempfile.mkdtemp(prefix="loop-tests-zenml-")
+os.environ.update(
+    ZENML_ANALYTICS_OPT_IN="false",  # else ZenML makes DNS lookups
+    ZENML_CONFIG_PATH=_ZENML_CONFIG,  # never the user's ~/.config/zenml
+    ZENML_LOGGING_VERBOSITY="WARN",
+    HF_HUB_OFFLINE="1",
+)
+
+import pytest  # noqa: E402
+
+from annotation_loop.services import SeaweedS3Server, port_in_use, start_services, stop_services  # noqa: E402
+from annotation_loop.settings import Settings  # noqa: E402
+
+# Away from the demo's ports (8093; 8333-8341 and 18341), so `make test` and `make demo` can
+# run side by side.
+TEST_LABEL_STUDIO_PORT = 18093
+TEST_S3_PORT = 18433
+PORT_SCAN_STEP = 20
+
+
+def free_base(start: int, ports_from: Callable[[int], Sequence[int]] = lambda base: [base]) -> int:
+    """The first `start + k * PORT_SCAN_STEP` whose ports (`ports_from(base)`) are all free."""
+    for base in range(start, start + 100 * PORT_SCAN_STEP, PORT_SCAN_STEP):
+        if not any(port_in_use(port) for port in ports_from(base)):
+            return base
+    raise RuntimeError(f"no free ports found from {start} on")
+
+
+def make_settings(state_dir: Path, label_studio_port: int, s3_port: int) -> Settings:
+    """Settings of a private set of servers (state dir and ports)."""
+    return Settings(
+        state_dir=state_dir,
+        label_studio_url=f"http://127.0.0.1:{label_studio_port}",
+        local_s3_port=s3_port,
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_ZENML_CONFIG, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Label Studio and the S3 stand-in, running for the whole session, and their Settings."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("loop-state"),
+        label_studio_port=free_base(TEST_LABEL_STUDIO_PORT),
+        s3_port=free_base(TEST_S3_PORT, SeaweedS3Server.ports_from),
+    )
+    try:
+        start_services(settings)
+        yield settings
+    finally:
+        stop_services(settings)
+
+
+@pytest.fixture
+def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings for servers of the test's own (state dir, free ports): not started, but
+    stopped after the test whatever it left running."""
+    settings = make_settings(
+        tmp_path / "state",
+        label_studio_port=free_base(TEST_LABEL_STUDIO_PORT + 1000),
+        s3_port=free_base(TEST_S3_PORT + 1000, SeaweedS3Server.ports_from),
+    )
+    yield settings
+    stop_services(settings)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses, valid as an S3 bucket and a Label Studio project title."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"{stem}-{uuid.uuid4().hex[:8]}"

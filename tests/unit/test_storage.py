@@ -1,0 +1,51 @@
+import pytest
+
+from annotation_loop.errors import StorageError
+from annotation_loop.storage import DataSource, ObjectStore, batch_sort_key
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ObjectStore(DataSource(root_uri=str(tmp_path), dataset="pets"))
+
+
+def test_batches_sort_numerically(store):
+    for batch in ("batch_10", "batch_2", "batch_1", "notes"):
+        store.write_bytes(f"{batch}/a.png", b"x")
+    assert store.list_batches() == ["batch_1", "batch_2", "batch_10"]
+    assert sorted(["batch_10", "batch_9"], key=batch_sort_key) == ["batch_9", "batch_10"]
+
+
+def test_listing_hashes_content_and_skips_non_images(store):
+    store.write_bytes("batch_1/a.png", b"same bytes")
+    store.write_bytes("batch_1/sub dir/b.JPG", b"same bytes")
+    store.write_bytes("batch_1/c.jpeg", b"other")
+    store.write_bytes("batch_1/readme.txt", b"hello")
+    listing = store.list_batch("batch_1")
+    keys = [o.key for o in listing.objects]
+    assert keys == ["batch_1/a.png", "batch_1/c.jpeg", "batch_1/sub dir/b.JPG"]
+    assert listing.skipped == ["batch_1/readme.txt"]
+    by_key = {o.key: o for o in listing.objects}
+    assert by_key["batch_1/a.png"].content_hash == by_key["batch_1/sub dir/b.JPG"].content_hash
+    assert by_key["batch_1/a.png"].content_hash != by_key["batch_1/c.jpeg"].content_hash
+    assert {o.batch for o in listing.objects} == {"batch_1"}
+
+
+def test_local_objects_map_to_label_studio_local_files(store, tmp_path):
+    uri = store.write_bytes("batch_1/sub dir/ü.png", b"x")
+    assert store.label_studio_uri(uri) == "/data/local-files/?d=pets/batch_1/sub%20dir/%C3%BC.png"
+
+
+def test_read_many_keeps_order_and_tolerates_vanished_objects(store):
+    uris = [store.write_bytes(f"batch_1/{i}.png", bytes([i])) for i in range(5)]
+    gone = store.uri_for("batch_1/gone.png")
+    result = list(store.read_many([*uris, gone], concurrency=3))
+    assert result == [*[(u, bytes([i])) for i, u in enumerate(uris)], (gone, None)]
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    missing = ObjectStore(DataSource(root_uri=str(tmp_path), dataset="nothing-here"))
+    with pytest.raises(StorageError) as excinfo:
+        missing.list_batches()
+    assert "nothing-here" in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
