@@ -50,7 +50,7 @@ test-unit: install
 	$(PY) -m pytest -m "not integration"
 
 bench: install
-	$(PY) -m benchmarks.loop_figures
+	$(PY) -m benchmarks.loop_figures $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@
 Importing a materializer registers it with ZenML for its `ASSOCIATED_TYPES`.
 """
 
+from materializers.annotation_snapshot_materializer import AnnotationSnapshotMaterializer
 from materializers.classifier_materializer import ClassifierCheckpointMaterializer
 
-__all__ = ["ClassifierCheckpointMaterializer"]
+__all__ = ["AnnotationSnapshotMaterializer", "ClassifierCheckpointMaterializer"]

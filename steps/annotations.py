@@ -6,11 +6,12 @@ from zenml.logger import get_logger
 from annotation_loop import image_classification
 from annotation_loop.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.model_registry import label_studio_from_stack, latest_snapshot
+from materializers import AnnotationSnapshotMaterializer
 
 logger = get_logger(__name__)
 
 
-@step
+@step(output_materializers=AnnotationSnapshotMaterializer)
 def fetch_annotations(
     project_name: str, labels: list[str]
 ) -> Annotated[AnnotationSnapshot, "annotation_snapshot"]:

@@ -10,11 +10,12 @@ from annotation_loop.model_registry import CLASSIFIER_ARTIFACT, load_artifact, p
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.training_data import read_labelled_images
 from annotation_loop.vision import ClassifierCheckpoint, TrainConfig, train_classifier
+from materializers import ClassifierCheckpointMaterializer
 
 logger = get_logger(__name__)
 
 
-@step
+@step(output_materializers=ClassifierCheckpointMaterializer)
 def train_model(
     snapshot: AnnotationSnapshot,
     source: DataSource,

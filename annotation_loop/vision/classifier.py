@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: it calls iter() on a DataLoader twice
 
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
 from annotation_loop.vision.backbones import StateDict, build_classifier, head_prefix

