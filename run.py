@@ -80,6 +80,26 @@ def prepare_stack(cloud: str, settings: Settings) -> None:
     register_stack(cloud, settings)
 
 
+def run_pipeline(pipeline: Any, **params: Any) -> Any:
+    """Runs a pipeline; a step that failed with a LoopError re-raises it as a one-liner."""
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+    from zenml.utils import source_utils
+
+    try:
+        return pipeline(**params)
+    except RuntimeError:
+        failed_run = Client().get_pipeline(pipeline.name).last_run
+        for step in failed_run.steps.values():
+            info = step.exception_info
+            if step.status != ExecutionStatus.FAILED or info is None or not info.source:
+                continue
+            error_class = source_utils.load(info.source)
+            if isinstance(error_class, type) and issubclass(error_class, LoopError):
+                raise error_class(info.message) from None
+        raise
+
+
 def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome:
     from zenml import Model
 
@@ -120,7 +140,8 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
             tags=["annotation-loop", cloud],
         ),
     )
-    run = pipeline(
+    run = run_pipeline(
+        pipeline,
         project_name=settings.project_name,
         labels=settings.labels,
         source=settings.data_source(cloud),
@@ -152,8 +173,9 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     client = label_studio_from_stack()
     client.check()
     store = ObjectStore(settings.data_source(cloud))
+    batches = store.list_batches()  # first: a storage connection needs objects to exist
     project_id = ensure_project(client, store, settings.project_name, settings.labels)
-    batch = choose_batch(store, client.task_index(project_id), rerun)
+    batch = choose_batch(store, batches, client.task_index(project_id), rerun)
     if batch is None:
         return InferenceOutcome(
             f"Every batch under {store.source.dataset_uri} is synced already: add the next "
@@ -162,7 +184,8 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     options: dict[str, Any] = {"config_path": str(CONFIGS / "inference.yaml")}
     if production_version(settings.model_name) is not None:
         options["model"] = Model(name=settings.model_name, version=ModelStages.PRODUCTION)
-    run = inference_pipeline.with_options(**options)(
+    run = run_pipeline(
+        inference_pipeline.with_options(**options),
         source=settings.data_source(cloud),
         batch=batch,
         project_name=settings.project_name,

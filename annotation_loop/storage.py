@@ -90,7 +90,11 @@ class ObjectStore:
             client_kwargs.setdefault("region_name", source.region)
             if source.endpoint_url:
                 client_kwargs.setdefault("endpoint_url", source.endpoint_url)
-        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(source.protocol, **options)
+        # fsspec caches instances by options, not by the credentials it read from the
+        # environment: a cached client could keep using keys that have since changed.
+        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(
+            source.protocol, skip_instance_cache=True, **options
+        )
 
     # -- paths -------------------------------------------------------------------------
     def _path(self, uri: str) -> str:
@@ -117,10 +121,8 @@ class ObjectStore:
         if self.source.endpoint_url:
             where += f" (endpoint {self.source.endpoint_url})"
         text = str(exc) or type(exc).__name__
-        if (
-            "InvalidAccessKeyId" in text
-            or "SignatureDoesNotMatch" in text
-            or "AccessDenied" in text
+        if isinstance(exc, PermissionError) or any(
+            code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied")
         ):
             hint = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
         elif "NoSuchBucket" in text or isinstance(exc, FileNotFoundError):

@@ -74,9 +74,10 @@ def synced_batches(index: dict[str, TaskRef]) -> set[str]:
     return {ref.batch for ref in index.values()}
 
 
-def choose_batch(store: ObjectStore, index: dict[str, TaskRef], rerun: bool) -> str | None:
+def choose_batch(
+    store: ObjectStore, batches: list[str], index: dict[str, TaskRef], rerun: bool
+) -> str | None:
     """`batch_1` for a first run; with `rerun`, the first batch not synced yet (None: all are)."""
-    batches = store.list_batches()
     if not batches:
         raise StorageError(
             f"No batch_N/ folders under {store.source.dataset_uri}: put images in "

@@ -28,8 +28,13 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 def local_settings(services: Settings, unique_name: str) -> Settings:
+    # Tests share the servers: each gets its own project, model, and data prefix.
     return services.model_copy(
-        update={"project_name": unique_name, "model_name": unique_name.replace("-", "_")}
+        update={
+            "project_name": unique_name,
+            "model_name": unique_name.replace("-", "_"),
+            "dataset": unique_name,
+        }
     )
 
 

@@ -33,12 +33,16 @@ def project_tasks(settings: Settings, project_id: int) -> list[dict]:
 
 
 def loop_settings(services: Settings, unique_name: str, cloud: str) -> Settings:
-    update: dict = {"project_name": unique_name, "model_name": unique_name.replace("-", "_")}
+    # Tests share the servers: each gets its own project, model, and data prefix.
+    update: dict = {
+        "project_name": unique_name,
+        "model_name": unique_name.replace("-", "_"),
+        "dataset": unique_name,
+    }
     if cloud == "aws":
         update.update(
             s3_bucket=unique_name,
             s3_endpoint_url=services.local_s3_endpoint_url,
-            dataset="digits",
         )
     return services.model_copy(update=update)
 

@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-from uuid import uuid4
-
-import pytest
 import torch
-from zenml.artifact_stores.local_artifact_store import (
-    LocalArtifactStore,
-    LocalArtifactStoreConfig,
-)
-from zenml.enums import ArtifactType, StackComponentType
+from zenml.artifact_stores.local_artifact_store import LocalArtifactStore
+from zenml.enums import ArtifactType
 from zenml.materializers.materializer_registry import materializer_registry
 
 from annotation_loop.vision import ClassifierCheckpoint, build_classifier
 from materializers import ClassifierCheckpointMaterializer
-
-
-@pytest.fixture
-def artifact_store(tmp_path: Path) -> LocalArtifactStore:
-    now = datetime.now(UTC)
-    return LocalArtifactStore(
-        name="test",
-        id=uuid4(),
-        config=LocalArtifactStoreConfig(path=str(tmp_path)),
-        flavor="local",
-        type=StackComponentType.ARTIFACT_STORE,
-        user=None,
-        created=now,
-        updated=now,
-    )
 
 
 def test_zenml_picks_this_materializer_for_checkpoints() -> None:
