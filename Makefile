@@ -6,7 +6,6 @@ CLOUD ?= local
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: install demo test test-unit bench up down status lint clean

@@ -312,11 +312,8 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
-    client.delete_project(
-        client.get_or_create_project(
-            settings.project_name, image_classification.label_config(settings.labels)
-        )
-    )
+    label_config = image_classification.label_config(settings.labels)
+    client.delete_project(client.get_or_create_project(settings.project_name, label_config))
     with contextlib.suppress(KeyError):
         Client().delete_model(settings.model_name)
 
@@ -349,9 +346,16 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
                 report.acceptance_rate,
             )
         )
+    waiting = run_inference(cloud, settings, rerun=True)
+    click.echo(waiting.message)
     click.echo("\n" + demo.round_table(rows))
+    if waiting.batch:
+        click.echo(
+            f"\n{waiting.batch} is waiting for people, pre-annotated by {waiting.model_version}."
+        )
     click.echo(
-        f"\nOpen the project: {settings.label_studio_url} "
+        "Open the project: "
+        f"{client.project_url(client.get_or_create_project(settings.project_name, label_config))} "
         f"(login {settings.label_studio_username} / "
         f"{settings.label_studio_password.get_secret_value()})"
     )

@@ -32,6 +32,9 @@ from tqdm import tqdm
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
 
 logger = logging.getLogger(__name__)
+# httpx logs every request at INFO, which ZenML's step logs would show: thousands of lines
+# per sync. Our own log lines say what was done.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 # Failures after which the server may have acted on the request: only requests that are

@@ -55,7 +55,7 @@ def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> Annotati
     page = 1
     while True:
         versions = client.list_model_versions(
-            model_name_or_id=model_name, sort_by="desc:number", page=page, size=20
+            model=model_name, sort_by="desc:number", page=page, size=20
         )
         for version in versions.items:
             if version.id == exclude_version_id:

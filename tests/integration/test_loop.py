@@ -100,7 +100,7 @@ def test_the_loop_end_to_end(services, unique_name, cloud, aws_env):
     # No new annotations: no run, no new model version.
     idle = run.run_training(cloud, settings, rerun=True)
     assert "No new annotations" in idle.message
-    versions = Client().list_model_versions(model_name_or_id=settings.model_name)
+    versions = Client().list_model_versions(model=settings.model_name)
     assert versions.total == 1
 
     # Next batch gets pre-annotations of the production version, with scores.
