@@ -120,8 +120,12 @@ def sync_batch_to_project(
         seen.add(obj.content_hash)
         new_tasks.append(image_classification.task_data(obj, store.label_studio_uri(obj.uri)))
     if new_tasks:
-        client.import_tasks(project_id, new_tasks)
-        known = client.task_index(project_id)
+        created_ids = client.import_tasks(project_id, new_tasks)
+        known = dict(known)
+        for data, task_id in zip(new_tasks, created_ids, strict=True):
+            known[data["content_hash"]] = TaskRef(
+                id=task_id, content_hash=data["content_hash"], uri=data["uri"], batch=batch
+            )
     tasks = sorted(
         (
             BatchTask(task_id=known[obj.content_hash].id, uri=obj.uri, content_hash=h)
