@@ -90,4 +90,4 @@ def label_studio_from_stack() -> LabelStudioClient:
             f"The annotator {annotator.name!r} has no API key secret: set "
             "LOOP_LABEL_STUDIO_API_KEY and re-run, which stores it as a ZenML secret"
         )
-    return LabelStudioClient(annotator.get_url(), api_key)  # type: ignore[attr-defined]
+    return LabelStudioClient(annotator.get_url(), api_key)

@@ -1,12 +1,12 @@
 from typing import Annotated
 
-from annotation_loop.labelstudio import PredictionIn
 from pydantic import BaseModel
 from zenml import get_step_context, log_metadata, step
 from zenml.exceptions import StepContextError
 from zenml.logger import get_logger
 
 from annotation_loop.image_classification import result_for_label
+from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.model_registry import (
     CLASSIFIER_ARTIFACT,
     label_studio_from_stack,
