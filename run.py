@@ -9,6 +9,7 @@ python run.py demo [--cloud aws]           the whole loop with an oracle annotat
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -39,6 +40,7 @@ def load_settings() -> Settings:
 def user_errors(func: F) -> F:
     """Prints a LoopError as one line (no traceback) and exits 1."""
 
+    @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
@@ -46,8 +48,6 @@ def user_errors(func: F) -> F:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(1)
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
 
 

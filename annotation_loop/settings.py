@@ -2,7 +2,7 @@
 
 Defaults point at the local stand-ins that `python run.py up` starts, so the demo needs
 no configuration; real clouds are configured by overriding a handful of variables
-(see README.md, "Real clouds").
+(see README.md, "Your own data").
 """
 
 from __future__ import annotations
