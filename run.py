@@ -31,9 +31,7 @@ def load_settings() -> Settings:
     # Before zenml is imported: keep ZenML's state inside the project, make no calls home.
     os.environ.setdefault("ZENML_CONFIG_PATH", str(settings.zenml_config_path))
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        os.environ["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id.get_secret_value()
-        os.environ["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key.get_secret_value()
+    os.environ.update(settings.client_environment())
     return settings
 
 
@@ -216,15 +214,37 @@ def cli() -> None:
     """The continuous-annotation loop on ZenML and Label Studio."""
 
 
+# The local stand-ins each cloud needs, and the setting that points the cloud at them.
+STAND_INS = {
+    "local": ("label_studio",),
+    "aws": ("label_studio", "s3"),
+    "gcp": ("label_studio", "gcs"),
+    "azure": ("label_studio", "azure"),
+}
+USE_STAND_IN = {"aws": "LOOP_LOCAL_S3", "gcp": "LOOP_LOCAL_GCS", "azure": "LOOP_LOCAL_AZURE"}
+
+
+def stand_ins(clouds: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for cloud in clouds for name in STAND_INS[cloud]))
+
+
 @cli.command()
-@click.option("--s3/--no-s3", default=True, help="Also start the local S3 stand-in.")
+@click.option(
+    "--cloud",
+    "clouds",
+    type=click.Choice(CLOUDS),
+    multiple=True,
+    default=("local", "aws"),
+    show_default=True,
+    help="Start the stand-ins of these clouds (repeatable).",
+)
 @user_errors
-def up(s3: bool) -> None:
-    """Start the local Label Studio (and S3 stand-in); reuse them if already up."""
+def up(clouds: tuple[str, ...]) -> None:
+    """Start the local Label Studio and cloud stand-ins; reuse them if already up."""
     from annotation_loop.services import start_services
 
     settings = load_settings()
-    for status in start_services(settings, ("label_studio", "s3") if s3 else ("label_studio",)):
+    for status in start_services(settings, stand_ins(clouds)):
         click.echo(f"{status.name}: {status.url} (pid {status.pid}, log {status.log_file})")
     click.echo(
         f"Label Studio login: {settings.label_studio_username} / "
@@ -278,14 +298,14 @@ for _cloud in CLOUDS:
 
 
 @cli.command()
-@click.option("--cloud", type=click.Choice(["local", "aws"]), default="local", show_default=True)
+@click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
 @click.option("--batches", default=3, show_default=True, help="Batches of MNIST digits to seed.")
 @click.option("--batch-size", default=200, show_default=True)
 @user_errors
 def demo(cloud: str, batches: int, batch_size: int) -> None:
     """The whole loop, unattended, on local stand-ins, with an oracle annotator."""
-    if cloud == "aws":
-        os.environ["LOOP_LOCAL_S3"] = "true"
+    if cloud in USE_STAND_IN:
+        os.environ[USE_STAND_IN[cloud]] = "true"
     run_demo(cloud, load_settings(), batches, batch_size)
 
 
@@ -299,10 +319,9 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     from annotation_loop.services import start_services
     from annotation_loop.storage import ObjectStore
 
-    start_services(settings, ("label_studio", "s3") if cloud == "aws" else ("label_studio",))
+    start_services(settings, STAND_INS[cloud])
     store = ObjectStore(settings.data_source(cloud))
-    if cloud == "aws" and not store.fs.exists(settings.s3_bucket):
-        store.fs.mkdir(settings.s3_bucket)
+    store.ensure_bucket()
     click.echo(
         f"Seeding {batches} batches of {batch_size} MNIST digits in {store.source.dataset_uri}"
     )

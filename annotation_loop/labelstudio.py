@@ -55,6 +55,9 @@ DM_TEXT_LIMIT = 500
 # Task ids per Data Manager query when restricting to given tasks (keeps the URL ~8 KB).
 SELECTED_IDS_PER_QUERY = 1000
 TASK_INDEX_PAGE_SIZE = 5000
+# Label Studio checks a new storage's bucket before it answers; for an unreachable Azure
+# account the Azure SDK's retries alone take ~85 s.
+STORAGE_CHECK_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class LabelStudioClient:
         repeatable: bool,
         missing_ok: bool = False,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        timeout: float | None = None,
     ) -> Any:
         """One API call; returns the decoded JSON body (None when empty, or on 404 with
         `missing_ok`).
@@ -148,12 +152,18 @@ class LabelStudioClient:
         `repeatable`: the call may be repeated after the server got it (reads, updates,
         deletes); it is retried on dropped connections, timeouts and 5xx. Other calls
         (creates, imports) are retried only when the request never reached the server, so a
-        retry cannot create anything twice.
+        retry cannot create anything twice. `timeout` replaces the client's own.
         """
         delays = list(retry_delays)
         while True:
             try:
-                response = self._http.request(method, path, params=params, json=json_body)
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json_body,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                )
             except UNANSWERED_FAILURES as exc:
                 failure = f"{type(exc).__name__}: {exc}"
             except ANSWERED_FAILURES as exc:
@@ -395,6 +405,126 @@ class LabelStudioClient:
             },
             repeatable=False,
         )
+        return int(created["id"])
+
+    def connect_gcs_source(
+        self,
+        project_id: int,
+        *,
+        bucket: str,
+        prefix: str,
+        credentials_json: str | None,
+        presign: bool = True,
+    ) -> int:
+        """A GCS import storage on `bucket`/`prefix` (reused when there is one), so Label
+        Studio resolves the tasks' gs:// URIs for annotators. Never synced.
+
+        `credentials_json` is a service-account key (the file's text); without it Label
+        Studio uses its own application default credentials, or none when its
+        STORAGE_EMULATOR_HOST names an emulator (with a key it would fetch a token from Google
+        even for the emulator). Presigning needs a service-account key:
+        with `presign=False` Label Studio serves the bytes itself, from its
+        RESOLVER_PROXY_GCS_DOWNLOAD_URL (storage.googleapis.com unless set).
+        """
+        prefix = prefix.strip("/")
+        existing = self._find_storage("gcs", project_id, "bucket", bucket, prefix)
+        if existing is not None:
+            return existing
+        uri = f"gs://{bucket}/{prefix}"
+        return self._create_storage(
+            "gcs",
+            {
+                "project": project_id,
+                "title": uri,
+                "bucket": bucket,
+                "prefix": f"{prefix}/" if prefix else "",
+                "google_application_credentials": credentials_json,
+                "presign": presign,
+                "use_blob_urls": False,
+            },
+            failure=(
+                f"Label Studio could not connect {uri}: it must reach Google Cloud Storage (or "
+                "the emulator its STORAGE_EMULATOR_HOST names) with these credentials and find "
+                "at least one object under the prefix"
+            ),
+        )
+
+    def connect_azure_source(
+        self,
+        project_id: int,
+        *,
+        container: str,
+        prefix: str,
+        account_name: str,
+        account_key: str,
+        presign: bool = True,
+        blob_endpoint: str | None = None,
+    ) -> int:
+        """An Azure Blob import storage on `container`/`prefix` (reused when there is one), so
+        Label Studio resolves the tasks' azure-blob:// URIs for annotators. Never synced.
+
+        Label Studio checks the container at https://<account>.blob.core.windows.net before
+        it creates the storage. It builds its connection string by appending the key, so a
+        `BlobEndpoint` added to the key points it elsewhere (Azurite): that is what
+        `blob_endpoint` does. Presigned URLs always name the public endpoint, so use
+        `presign=False` (Label Studio serves the bytes) with `blob_endpoint`.
+        """
+        prefix = prefix.strip("/")
+        existing = self._find_storage("azure", project_id, "container", container, prefix)
+        if existing is not None:
+            return existing
+        endpoint = blob_endpoint or f"https://{account_name}.blob.core.windows.net"
+        if blob_endpoint:
+            account_key = f"{account_key};BlobEndpoint={blob_endpoint}"
+        return self._create_storage(
+            "azure",
+            {
+                "project": project_id,
+                "title": f"azure-blob://{container}/{prefix}",
+                "container": container,
+                "prefix": f"{prefix}/" if prefix else "",
+                "account_name": account_name,
+                "account_key": account_key,
+                "presign": presign,
+                "use_blob_urls": False,
+            },
+            failure=(
+                f"Label Studio could not connect Azure container {container!r} (prefix "
+                f"{prefix!r}): it must reach Azure Blob Storage at {endpoint} with this account "
+                "name and key and find at least one object under the prefix"
+            ),
+        )
+
+    def _find_storage(
+        self, kind: str, project_id: int, location_field: str, location: str, prefix: str
+    ) -> int | None:
+        """The id of the project's `kind` import storage on `location` and `prefix`."""
+        existing = self._request(
+            "GET", f"/api/storages/{kind}/", params={"project": project_id}, repeatable=True
+        )
+        for storage in existing:
+            if (
+                storage[location_field] == location
+                and (storage.get("prefix") or "").strip("/") == prefix
+            ):
+                return int(storage["id"])
+        return None
+
+    def _create_storage(self, kind: str, body: dict[str, Any], failure: str) -> int:
+        """Creates an import storage; Label Studio refuses one whose bucket it cannot list:
+        that refusal is raised as `failure`, its reason appended."""
+        try:
+            created = self._request(
+                "POST",
+                f"/api/storages/{kind}/",
+                json_body=body,
+                repeatable=False,
+                timeout=STORAGE_CHECK_TIMEOUT_S,
+            )
+        except (LabelStudioAuthError, LabelStudioUnreachable):
+            raise
+        except LoopError as exc:
+            raise LoopError(f"{failure} ({exc})") from None
         return int(created["id"])
 
     def task_index(self, project_id: int) -> dict[str, TaskRef]:

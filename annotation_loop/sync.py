@@ -14,9 +14,12 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from annotation_loop import image_classification
+from annotation_loop.cors import warn_if_cors_missing
+from annotation_loop.credentials import azure_account, read_service_account_json
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
-from annotation_loop.storage import ObjectStore
+from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.uris import split_uri
 
 logger = logging.getLogger(__name__)
 
@@ -44,30 +47,82 @@ def ensure_project(
 ) -> int:
     """Gets or creates the project and connects the data source so annotators see images."""
     project_id = client.get_or_create_project(title, image_classification.label_config(labels))
-    source = store.source
+    connect_source_storage(client, project_id, store.source)
+    return project_id
+
+
+def _not_connected(why: str) -> None:
+    # Tasks still work for the loop; only annotators' image previews need the storage.
+    logger.warning(
+        "%s: the source storage is not connected, so annotators will not see images until "
+        "you add it in Label Studio (project Settings > Cloud Storage)",
+        why,
+    )
+
+
+def connect_source_storage(client: LabelStudioClient, project_id: int, source: DataSource) -> None:
+    """Connects the dataset's bucket prefix so Label Studio resolves the tasks' URIs.
+
+    Label Studio gets its own credentials (it presigns URLs for annotators' browsers); they
+    are read from the same environment variables the storage clients use.
+    """
+    env = os.environ
     if source.protocol == "file":
         client.connect_local_source(project_id, Path(source.dataset_uri))
-    elif source.protocol == "s3":
-        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        return
+    _, bucket, _ = split_uri(source.root_uri)
+    if source.protocol == "s3":
+        key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
         if not (key and secret):
-            # Label Studio needs its own keys to presign URLs; tasks still work for the loop.
-            logger.warning(
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set: the S3 source storage "
-                "is not connected, so annotators will not see images until you add it in "
-                "Label Studio (Settings > Cloud Storage)"
-            )
-        else:
-            bucket, _, _ = source.root_uri.removeprefix("s3://").partition("/")
-            client.connect_s3_source(
-                project_id,
-                bucket=bucket,
-                prefix=source.dataset,
-                endpoint_url=source.endpoint_url,
-                access_key=key,
-                secret_key=secret,
-                region=source.region,
-            )
-    return project_id
+            _not_connected("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set")
+            return
+        client.connect_s3_source(
+            project_id,
+            bucket=bucket,
+            prefix=source.dataset,
+            endpoint_url=source.endpoint_url,
+            access_key=key,
+            secret_key=secret,
+            region=source.region,
+        )
+        if source.endpoint_url is None:  # a real AWS bucket
+            warn_if_cors_missing(source)
+    elif source.protocol == "gs":
+        key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if not (key_file or source.endpoint_url):
+            _not_connected("GOOGLE_APPLICATION_CREDENTIALS is not set")
+            return
+        client.connect_gcs_source(
+            project_id,
+            bucket=bucket,
+            prefix=source.dataset,
+            credentials_json=read_service_account_json(Path(key_file)) if key_file else None,
+            # An emulator has no signing key: Label Studio then serves the bytes itself.
+            presign=source.endpoint_url is None,
+        )
+        if source.endpoint_url is None:
+            warn_if_cors_missing(source)
+    elif source.protocol == "az":
+        account = azure_account(env)
+        if account is None:
+            _not_connected("no Azure account name and key in the environment")
+            return
+        # Label Studio builds *.blob.core.windows.net URLs; an emulator's endpoint is passed
+        # through and the bytes are proxied (its presigned URLs would name the real host).
+        emulated = bool(account.blob_endpoint) and ".blob.core.windows.net" not in str(
+            account.blob_endpoint
+        )
+        client.connect_azure_source(
+            project_id,
+            container=bucket,
+            prefix=source.dataset,
+            account_name=account.name,
+            account_key=account.key,
+            presign=not emulated,
+            blob_endpoint=account.blob_endpoint if emulated else None,
+        )
+        if not emulated:
+            warn_if_cors_missing(source)
 
 
 def synced_batches(index: dict[str, TaskRef]) -> set[str]:

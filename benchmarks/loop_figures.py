@@ -77,7 +77,7 @@ def main(quick: bool, repeats: int) -> None:
     os.environ.update(
         AWS_ACCESS_KEY_ID=DEMO_S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_S3_SECRET_KEY
     )
-    start_services(settings)
+    start_services(settings, ("label_studio", "s3"))
     api_key = settings.label_studio_api_key.get_secret_value()
     client = LabelStudioClient(settings.label_studio_url, api_key)
     config = image_classification.label_config(settings.labels)

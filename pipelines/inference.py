@@ -1,10 +1,11 @@
 from zenml import pipeline
 
 from annotation_loop.storage import DataSource
+from pipelines.settings import DOCKER
 from steps import predict_batch, push_predictions, sync_batch
 
 
-@pipeline(enable_cache=False)
+@pipeline(enable_cache=False, settings={"docker": DOCKER})
 def inference_pipeline(
     source: DataSource, batch: str, project_name: str, labels: list[str], batch_size: int = 128
 ) -> None:

@@ -3,10 +3,11 @@ from typing import Any
 from zenml import pipeline
 
 from annotation_loop.storage import DataSource
+from pipelines.settings import DOCKER, TRAINING_RESOURCES
 from steps import evaluate_and_promote, fetch_annotations, train_model
 
 
-@pipeline(enable_cache=False)
+@pipeline(enable_cache=False, settings={"docker": DOCKER})
 def training_pipeline(
     project_name: str,
     labels: list[str],
@@ -17,7 +18,7 @@ def training_pipeline(
 ) -> None:
     """Annotations changed since the last run -> fine-tuned model version -> maybe production."""
     snapshot = fetch_annotations(project_name=project_name, labels=labels)
-    classifier = train_model(
+    classifier = train_model.with_options(settings={"resources": TRAINING_RESOURCES})(
         snapshot=snapshot,
         source=source,
         train_config=train_config,

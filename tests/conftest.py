@@ -1,12 +1,14 @@
 """Test session setup: ZenML isolated from the user's own config, and the real servers.
 
-Integration tests ask for `services` (Label Studio + SeaweedFS started once for the session,
-on ports away from the demo's); nothing is started when no collected test asks for it.
+Integration tests ask for `services` (Label Studio and the S3, GCS and Azure stand-ins, started
+once for the session, on ports away from the demo's); nothing is started when no collected test
+asks for it.
 """
 
 import os
 import re
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -19,34 +21,61 @@ os.environ.update(
     ZENML_CONFIG_PATH=_ZENML_CONFIG,  # never the user's ~/.config/zenml
     ZENML_LOGGING_VERBOSITY="WARN",
     HF_HUB_OFFLINE="1",
+    GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",  # gcsfs >= 2026 fails on fake-gcs-server without
 )
 
 import pytest  # noqa: E402
 
-from annotation_loop.services import SeaweedS3Server, port_in_use, start_services, stop_services  # noqa: E402
+from annotation_loop.services import (  # noqa: E402
+    GOOGLE_OFFLINE_ENV,
+    SeaweedS3Server,
+    start_services,
+    stop_services,
+)
 from annotation_loop.settings import Settings  # noqa: E402
 
-# Away from the demo's ports (8093; 8333-8341 and 18341), so `make test` and `make demo` can
-# run side by side.
+# google.auth reads these when it is imported (the services module does not import it), so no
+# test ever probes the cloud metadata server. STORAGE_EMULATOR_HOST is the tests' own business.
+os.environ.update(GOOGLE_OFFLINE_ENV)
+
+# Away from the demo's ports (8093; 8333-8341 and 18341; 4443; 10000), so `make test` and
+# `make demo` can run side by side.
 TEST_LABEL_STUDIO_PORT = 18093
 TEST_S3_PORT = 18433
+TEST_GCS_PORT = 14443
+TEST_AZURE_PORT = 20000
 PORT_SCAN_STEP = 20
 
 
+def unused(port: int) -> bool:
+    """Whether nothing holds `port`: no listener, no bound socket, no closed connection in
+    TIME_WAIT (which the servers would not mind, but a test's squatting socket does)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_base(start: int, ports_from: Callable[[int], Sequence[int]] = lambda base: [base]) -> int:
-    """The first `start + k * PORT_SCAN_STEP` whose ports (`ports_from(base)`) are all free."""
+    """The first `start + k * PORT_SCAN_STEP` whose ports (`ports_from(base)`) are all unused."""
     for base in range(start, start + 100 * PORT_SCAN_STEP, PORT_SCAN_STEP):
-        if not any(port_in_use(port) for port in ports_from(base)):
+        if all(unused(port) for port in ports_from(base)):
             return base
     raise RuntimeError(f"no free ports found from {start} on")
 
 
-def make_settings(state_dir: Path, label_studio_port: int, s3_port: int) -> Settings:
-    """Settings of a private set of servers (state dir and ports)."""
+def make_settings(state_dir: Path, port_offset: int = 0) -> Settings:
+    """Settings of a private set of servers: its own state dir, and free ports from the test
+    ports plus `port_offset`."""
+    label_studio_port = free_base(TEST_LABEL_STUDIO_PORT + port_offset)
     return Settings(
         state_dir=state_dir,
         label_studio_url=f"http://127.0.0.1:{label_studio_port}",
-        local_s3_port=s3_port,
+        local_s3_port=free_base(TEST_S3_PORT + port_offset, SeaweedS3Server.ports_from),
+        local_gcs_port=free_base(TEST_GCS_PORT + port_offset),
+        local_azure_port=free_base(TEST_AZURE_PORT + port_offset),
     )
 
 
@@ -56,12 +85,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Label Studio and the S3 stand-in, running for the whole session, and their Settings."""
-    settings = make_settings(
-        tmp_path_factory.mktemp("loop-state"),
-        label_studio_port=free_base(TEST_LABEL_STUDIO_PORT),
-        s3_port=free_base(TEST_S3_PORT, SeaweedS3Server.ports_from),
-    )
+    """Label Studio and the three stand-ins, running for the whole session, and their Settings."""
+    settings = make_settings(tmp_path_factory.mktemp("loop-state"))
     try:
         start_services(settings)
         yield settings
@@ -73,17 +98,14 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
     """Settings for servers of the test's own (state dir, free ports): not started, but
     stopped after the test whatever it left running."""
-    settings = make_settings(
-        tmp_path / "state",
-        label_studio_port=free_base(TEST_LABEL_STUDIO_PORT + 1000),
-        s3_port=free_base(TEST_S3_PORT + 1000, SeaweedS3Server.ports_from),
-    )
+    settings = make_settings(tmp_path / "state", port_offset=1000)
     yield settings
     stop_services(settings)
 
 
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> str:
-    """A name no other test uses, valid as an S3 bucket and a Label Studio project title."""
-    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    """A name no other test uses, valid as an S3 or GCS bucket, an Azure container and a Label
+    Studio project title."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     return f"{stem}-{uuid.uuid4().hex[:8]}"

@@ -8,14 +8,15 @@ from pydantic import SecretStr
 
 import run
 from annotation_loop import demo, image_classification
+from annotation_loop.cors import missing_cors_fix
 from annotation_loop.errors import (
+    ConfigurationError,
     LabelStudioAuthError,
     LabelStudioUnreachable,
     StorageError,
     UnknownLabelError,
 )
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.settings import Settings
 from annotation_loop.storage import ObjectStore
 
 pytestmark = pytest.mark.integration
@@ -27,28 +28,15 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
     return message
 
 
-def local_settings(services: Settings, unique_name: str) -> Settings:
-    # Tests share the servers: each gets its own project, model, and data prefix.
-    return services.model_copy(
-        update={
-            "project_name": unique_name,
-            "model_name": unique_name.replace("-", "_"),
-            "dataset": unique_name,
-        }
-    )
-
-
-def test_label_studio_down_names_the_url(services, unique_name):
-    settings = local_settings(services, unique_name).model_copy(
-        update={"label_studio_url": "http://127.0.0.1:9"}
-    )
+def test_label_studio_down_names_the_url(cloud_settings):
+    settings = cloud_settings("local").model_copy(update={"label_studio_url": "http://127.0.0.1:9"})
     with pytest.raises(LabelStudioUnreachable) as exc:
         run.run_training("local", settings, rerun=False)
     assert "http://127.0.0.1:9" in one_line(exc)
 
 
-def test_wrong_api_key(services, unique_name):
-    settings = local_settings(services, unique_name).model_copy(
+def test_wrong_api_key(cloud_settings):
+    settings = cloud_settings("local").model_copy(
         update={"label_studio_api_key": SecretStr("0" * 40)}
     )
     with pytest.raises(LabelStudioAuthError) as exc:
@@ -56,10 +44,9 @@ def test_wrong_api_key(services, unique_name):
     assert "API key" in one_line(exc)
 
 
-def test_wrong_s3_keys_and_unreachable_s3(services, unique_name, monkeypatch):
-    settings = local_settings(services, unique_name).model_copy(
-        update={"s3_bucket": unique_name, "s3_endpoint_url": services.local_s3_endpoint_url}
-    )
+def test_wrong_s3_keys_and_unreachable_s3(cloud_settings, monkeypatch):
+    settings = cloud_settings("aws")
+    ObjectStore(settings.data_source("aws")).ensure_bucket()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     with pytest.raises(StorageError) as exc:
@@ -72,19 +59,60 @@ def test_wrong_s3_keys_and_unreachable_s3(services, unique_name, monkeypatch):
     assert "http://127.0.0.1:9" in one_line(exc)
 
 
-def test_unknown_and_unimplemented_clouds_are_one_line_errors():
-    runner = CliRunner()
-    unknown = runner.invoke(run.cli, ["mars", "--train"])
-    assert unknown.exit_code != 0 and "No such command 'mars'" in unknown.output
-    for cloud in ("gcp", "azure"):
-        result = runner.invoke(run.cli, [cloud, "--train"])
-        assert result.exit_code == 1
-        assert result.output.strip().count("\n") == 0
-        assert "not available yet" in result.output
+@pytest.mark.parametrize(
+    ("cloud", "setting"),
+    [("aws", "LOOP_S3_BUCKET"), ("gcp", "LOOP_GCS_BUCKET"), ("azure", "LOOP_AZURE_CONTAINER")],
+)
+def test_a_bucket_that_does_not_exist(cloud_settings, cloud, setting):
+    settings = cloud_settings(cloud)  # the bucket is never created
+    with pytest.raises(StorageError) as exc:
+        run.run_inference(cloud, settings, rerun=False)
+    message = one_line(exc)
+    assert settings.bucket_uri(cloud) in message and setting in message
 
 
-def test_unknown_label_in_an_annotation_stops_training(services, unique_name):
-    settings = local_settings(services, unique_name)
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_a_prefix_without_images(cloud_settings, cloud):
+    settings = cloud_settings(cloud)
+    store = ObjectStore(settings.data_source(cloud))
+    store.ensure_bucket()
+    store.write_bytes("batch_1/readme.txt", b"no images")
+    with pytest.raises(StorageError) as exc:
+        run.run_inference(cloud, settings, rerun=False)
+    assert "no JPEG/PNG images" in one_line(exc)
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_missing_cors_rules_are_reported_with_the_fix(cloud_settings, cloud):
+    settings = cloud_settings(cloud)
+    store = ObjectStore(settings.data_source(cloud))
+    store.ensure_bucket()
+    fix = missing_cors_fix(settings.data_source(cloud))
+    assert fix is not None and "cors" in fix.lower()
+
+
+def test_malformed_credentials_stop_before_anything_is_registered(cloud_settings, tmp_path):
+    key = tmp_path / "key.json"
+    key.write_text("{not json")
+    gcp = cloud_settings("gcp").model_copy(update={"google_application_credentials": key})
+    with pytest.raises(ConfigurationError) as exc:
+        run.run_training("gcp", gcp, rerun=False)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in one_line(exc)
+    azure = cloud_settings("azure").model_copy(
+        update={"azure_storage_connection_string": SecretStr("AccountName=devstoreaccount1")}
+    )
+    with pytest.raises(ConfigurationError) as exc:
+        run.run_inference("azure", azure, rerun=False)
+    assert "AccountKey" in one_line(exc)
+
+
+def test_an_unknown_cloud_is_a_usage_error():
+    unknown = CliRunner().invoke(run.cli, ["mars", "--train"])
+    assert unknown.exit_code == 2 and "No such command 'mars'" in unknown.output
+
+
+def test_unknown_label_in_an_annotation_stops_training(cloud_settings):
+    settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
     demo.seed_mnist_batches(store, batches=1, batch_size=10, seed=3)
     synced = run.run_inference("local", settings, rerun=False)
@@ -98,8 +126,8 @@ def test_unknown_label_in_an_annotation_stops_training(services, unique_name):
     assert "'eleven'" in one_line(exc)
 
 
-def test_corrupt_images_are_skipped_and_empty_batches_refused(services, unique_name):
-    settings = local_settings(services, unique_name)
+def test_corrupt_images_are_skipped_and_empty_batches_refused(cloud_settings):
+    settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
     truth = demo.seed_mnist_batches(store, batches=2, batch_size=12, seed=4)
     store.write_bytes("batch_2/corrupt.png", b"this is not a png")

@@ -1,5 +1,8 @@
 """The local services against the real binaries: reuse, health, credentials, stop."""
 
+import base64
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -9,17 +12,26 @@ import boto3
 import httpx
 import psutil
 import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobServiceClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
 
 from annotation_loop.errors import ServiceError
 from annotation_loop.services import (
+    SERVICE_NAMES,
+    AzuriteServer,
+    FakeGcsServer,
     LabelStudioServer,
     SeaweedS3Server,
     port_in_use,
     services_status,
+    start_services,
+    stop_services,
 )
-from annotation_loop.settings import Settings
+from annotation_loop.settings import AZURITE_ACCOUNT_NAME, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,8 +50,19 @@ def s3_client(settings: Settings, access_key: str, secret_key: str) -> "S3Client
     )
 
 
+def gcs_client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> gcs.Client:
+    # The client reads the emulator's address from the environment when it is made.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", settings.local_gcs_endpoint_url)
+    return gcs.Client(project="test", credentials=AnonymousCredentials())
+
+
+def azure_client(settings: Settings) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(settings.local_azure_connection_string)
+
+
 def test_start_reuses_the_running_services(services: Settings) -> None:
-    for service in (LabelStudioServer(services), SeaweedS3Server(services)):
+    stand_ins = (SeaweedS3Server, FakeGcsServer, AzuriteServer)
+    for service in (LabelStudioServer(services), *(kind(services) for kind in stand_ins)):
         before = service.status()
         started = time.monotonic()
         after = service.start()
@@ -51,9 +74,11 @@ def test_start_reuses_the_running_services(services: Settings) -> None:
 
 def test_status_reports_healthy_services(services: Settings) -> None:
     statuses = {status.name: status for status in services_status(services)}
-    assert statuses.keys() == {"label_studio", "s3"}
+    assert tuple(statuses) == SERVICE_NAMES == ("label_studio", "s3", "gcs", "azure")
     assert statuses["label_studio"].url == services.label_studio_url
     assert statuses["s3"].url == services.local_s3_endpoint_url
+    assert statuses["gcs"].url == services.local_gcs_endpoint_url
+    assert statuses["azure"].url == services.local_azure_blob_endpoint
     for status in statuses.values():
         assert status.running and status.healthy
         assert status.pid is not None and psutil.pid_exists(status.pid)
@@ -81,6 +106,71 @@ def test_s3_stand_in_checks_the_keys(services: Settings, unique_name: str) -> No
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
+def test_fake_gcs_round_trips_objects(
+    services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gcs_client(services, monkeypatch)
+    client.create_bucket(unique_name)
+    small, large = b"hello", os.urandom(9 * 2**20)  # over 8 MiB: a resumable upload session
+    client.bucket(unique_name).blob("a/small.txt").upload_from_string(small)
+    client.bucket(unique_name).blob("a/large.bin").upload_from_string(large)
+
+    bucket = client.bucket(unique_name)
+    assert bucket.blob("a/small.txt").download_as_bytes() == small
+    assert bucket.blob("a/large.bin").download_as_bytes() == large
+    assert sorted(blob.name for blob in client.list_blobs(unique_name)) == [
+        "a/large.bin",
+        "a/small.txt",
+    ]
+
+
+def test_azurite_round_trips_blobs_and_checks_the_key(services: Settings, unique_name: str) -> None:
+    container = azure_client(services).create_container(unique_name)
+    container.upload_blob("a/b.txt", b"hello")
+    assert container.download_blob("a/b.txt").readall() == b"hello"
+
+    wrong_key = base64.b64encode(b"not the key").decode()
+    wrong = BlobServiceClient(
+        services.local_azure_blob_endpoint,
+        credential={"account_name": AZURITE_ACCOUNT_NAME, "account_key": wrong_key},
+    )
+    with pytest.raises(HttpResponseError) as refused:
+        wrong.get_blob_client(unique_name, "a/b.txt").download_blob().readall()
+    assert refused.value.status_code == 403
+
+
+def test_label_studio_serves_objects_from_fake_gcs(
+    services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = gcs_client(services, monkeypatch)
+    client.create_bucket(unique_name).blob("batch_1/a.txt").upload_from_string(b"hello")
+    token = services.label_studio_api_key.get_secret_value()
+    with httpx.Client(
+        base_url=services.label_studio_url,
+        headers={"Authorization": f"Token {token}"},
+        trust_env=False,
+        timeout=30,
+    ) as api:
+        config = '<View><Text name="text" value="$text"/></View>'
+        project = api.post("/api/projects", json={"title": unique_name, "label_config": config})
+        # No presigning: that needs a service account's private key, which the emulator lacks.
+        storage = api.post(
+            "/api/storages/gcs",
+            json={
+                "project": project.json()["id"],
+                "bucket": unique_name,
+                "presign": False,
+                "use_blob_urls": True,
+                "recursive_scan": True,
+            },
+        )
+        synced = api.post(f"/api/storages/gcs/{storage.json()['id']}/sync")
+        assert synced.json()["last_sync_count"] == 1, synced.text
+        tasks = api.get("/api/tasks", params={"project": project.json()["id"]}).json()["tasks"]
+        fetched = api.get(tasks[0]["data"]["text"])  # Label Studio's own proxy
+    assert fetched.status_code == 200 and fetched.content == b"hello"
+
+
 def test_missing_label_studio_binary_says_how_to_install(fresh_settings: Settings) -> None:
     settings = fresh_settings.model_copy(
         update={"label_studio_venv": fresh_settings.state_dir / "no-venv"}
@@ -91,6 +181,18 @@ def test_missing_label_studio_binary_says_how_to_install(fresh_settings: Setting
     assert "\n" not in message
     assert "make install" in message
     assert LabelStudioServer(settings).status().running is False
+
+
+def test_missing_azurite_says_how_to_install(
+    fresh_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(AzuriteServer, "binary", fresh_settings.state_dir / "no-azurite")
+    with pytest.raises(ServiceError) as error:
+        AzuriteServer(fresh_settings).start()
+    message = str(error.value)
+    assert "\n" not in message
+    assert "make install" in message
+    assert AzuriteServer(fresh_settings).status().running is False
 
 
 def test_start_refuses_ports_another_program_uses(services: Settings, tmp_path: Path) -> None:
@@ -143,3 +245,37 @@ def test_stop_takes_the_service_down(fresh_settings: Settings) -> None:
     assert not service.pid_file.exists()
     assert not any(port_in_use(port) for port in service.ports())
     service.stop()  # stopping a stopped service is a no-op
+
+
+def test_stand_ins_keep_their_data_across_a_restart(
+    fresh_settings: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ("gcs", "azure")
+    start_services(fresh_settings, names, timeout=60)
+    bucket = gcs_client(fresh_settings, monkeypatch).create_bucket(unique_name)
+    bucket.blob("a.txt").upload_from_string(b"on gcs")
+    azure_client(fresh_settings).create_container(unique_name).upload_blob("a.txt", b"on azure")
+
+    stop_services(fresh_settings, names)
+    assert not any(status.running for status in services_status(fresh_settings, names))
+    start_services(fresh_settings, names, timeout=60)
+
+    blob = gcs_client(fresh_settings, monkeypatch).bucket(unique_name).blob("a.txt")
+    assert blob.download_as_bytes() == b"on gcs"
+    container = azure_client(fresh_settings).get_container_client(unique_name)
+    assert container.download_blob("a.txt").readall() == b"on azure"
+
+
+def test_stop_kills_an_azurite_that_does_not_exit_on_sigterm(fresh_settings: Settings) -> None:
+    service = AzuriteServer(fresh_settings)
+    started = service.start(timeout=60)
+    assert started.healthy and started.pid is not None
+    os.kill(started.pid, signal.SIGSTOP)  # a stopped process holds SIGTERM pending; not SIGKILL
+
+    began = time.monotonic()
+    service.stop(grace=1)
+
+    assert time.monotonic() - began < 5
+    assert not psutil.pid_exists(started.pid)
+    assert not service.pid_file.exists()
+    assert not port_in_use(fresh_settings.local_azure_port)

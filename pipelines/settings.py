@@ -1,0 +1,12 @@
+"""Settings that matter once the pipelines run on a remote orchestrator.
+
+The local orchestrator ignores them; Kubernetes, Vertex AI, SageMaker and AzureML build an
+image from pyproject.toml and schedule `train_model` on a GPU node.
+"""
+
+from zenml.config import DockerSettings, ResourceSettings
+
+from annotation_loop.settings import PROJECT_ROOT
+
+DOCKER = DockerSettings(pyproject_path=str(PROJECT_ROOT / "pyproject.toml"))
+TRAINING_RESOURCES = ResourceSettings(cpu_count=4, memory="16GB", gpu_count=1)

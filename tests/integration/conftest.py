@@ -1,0 +1,49 @@
+"""Per-test settings for one cloud, all pointing at the session's stand-ins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pydantic import SecretStr
+
+from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+
+
+def settings_for(services: Settings, unique_name: str, cloud: str) -> Settings:
+    """Tests share the servers: each gets its own project, model, bucket and data prefix."""
+    update: dict = {
+        "project_name": unique_name,
+        "model_name": unique_name.replace("-", "_"),
+        "dataset": unique_name,
+    }
+    if cloud == "aws":
+        update.update(
+            s3_bucket=unique_name,
+            s3_endpoint_url=services.local_s3_endpoint_url,
+            aws_access_key_id=SecretStr(DEMO_S3_ACCESS_KEY),
+            aws_secret_access_key=SecretStr(DEMO_S3_SECRET_KEY),
+        )
+    elif cloud == "gcp":
+        update.update(gcs_bucket=unique_name, gcs_endpoint_url=services.local_gcs_endpoint_url)
+    elif cloud == "azure":
+        update.update(
+            azure_container=unique_name,
+            azure_storage_connection_string=SecretStr(services.local_azure_connection_string),
+        )
+    return services.model_copy(update=update)
+
+
+@pytest.fixture
+def cloud_settings(
+    services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Settings]:
+    """`cloud_settings("gcp")`: the test's Settings, with the clients' environment set."""
+
+    def make(cloud: str) -> Settings:
+        settings = settings_for(services, unique_name, cloud)
+        for name, value in settings.client_environment().items():
+            monkeypatch.setenv(name, value)
+        return settings
+
+    return make
