@@ -7,7 +7,9 @@ signal its whole process group; a pid file under `state_dir/run` finds it again 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -32,6 +34,8 @@ from annotation_loop.settings import (
     PROJECT_ROOT,
     Settings,
 )
+
+logger = logging.getLogger(__name__)
 
 SERVICE_NAMES = ("label_studio", "s3", "gcs", "azure")
 POLL_INTERVAL = 0.5  # seconds between health checks while a service starts
@@ -155,7 +159,14 @@ class LocalService(ABC):
     def start(self, timeout: float = 180) -> ServiceStatus:
         """Reuse the running service, or start it; return once it is healthy."""
         deadline = time.monotonic() + timeout
-        process = self._process() or self._spawn()
+        process = self._process()
+        if process is not None and self._recorded_fingerprint() != self._fingerprint():
+            # Started by an older version of the project or other settings (e.g. without an
+            # emulator's endpoint in its environment): reusing it would act on stale config.
+            logger.info("Restarting %s: its command or environment changed", self.title)
+            self._terminate(process, grace=10)
+            process = None
+        process = process or self._spawn()
         try:
             self._wait_until_healthy(process, deadline, timeout)
             self.check_ready()
@@ -185,6 +196,16 @@ class LocalService(ABC):
         self.pid_file.unlink(missing_ok=True)
         return None
 
+    def _fingerprint(self) -> str:
+        config = json.dumps([self.command(), self.environment()], sort_keys=True)
+        return hashlib.sha256(config.encode()).hexdigest()[:16]
+
+    def _recorded_fingerprint(self) -> str | None:
+        try:
+            return str(json.loads(self.pid_file.read_text()).get("fingerprint"))
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def _spawn(self) -> psutil.Process:
         command = self.command()
         busy = [port for port in self.ports() if port_in_use(port)]
@@ -206,7 +227,11 @@ class LocalService(ABC):
                 start_new_session=True,  # own process group: survives us, stops as a whole
             )
         process = psutil.Process(popen.pid)
-        record = {"pid": process.pid, "create_time": process.create_time()}
+        record = {
+            "pid": process.pid,
+            "create_time": process.create_time(),
+            "fingerprint": self._fingerprint(),
+        }
         self.pid_file.write_text(json.dumps(record))
         return process
 

@@ -279,3 +279,14 @@ def test_stop_kills_an_azurite_that_does_not_exit_on_sigterm(fresh_settings: Set
     assert not psutil.pid_exists(started.pid)
     assert not service.pid_file.exists()
     assert not port_in_use(fresh_settings.local_azure_port)
+
+
+def test_a_service_started_with_other_settings_is_restarted(fresh_settings):
+    first = SeaweedS3Server(fresh_settings)
+    pid = first.start().pid
+    # Same ports and data, other environment: e.g. an older project version started it.
+    changed = SeaweedS3Server(fresh_settings)
+    changed.environment = lambda: {**first.environment(), "LOOP_TEST_MARKER": "1"}
+    restarted = changed.start()
+    assert restarted.pid != pid and restarted.healthy
+    assert changed.start().pid == restarted.pid, "same settings: reused"
