@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything is installed into git-ignored
-# folders (.venv, .venv-ls, .cache) on first use and reused afterwards.
+# folders (.venv, .venv-ls, .tools for Azurite) on first use and reused afterwards.
 SHELL := /bin/bash
 PYTHON ?= python3
 CLOUD ?= local
