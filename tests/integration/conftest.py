@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from pydantic import SecretStr
+from support import CONFIG
 
+from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+
+
+@pytest.fixture
+def client(services: Settings) -> LabelStudioClient:
+    return LabelStudioClient(
+        services.label_studio_url, services.label_studio_api_key.get_secret_value()
+    )
+
+
+@pytest.fixture
+def project(client: LabelStudioClient, unique_name: str) -> Iterator[int]:
+    project_id = client.get_or_create_project(unique_name, CONFIG)
+    yield project_id
+    client.delete_project(project_id)
 
 
 def settings_for(services: Settings, unique_name: str, cloud: str) -> Settings:

@@ -1,26 +1,18 @@
 """The Label Studio client against a real Label Studio (and SeaweedFS for the S3 source)."""
 
 import hashlib
-import io
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import httpx
 import pytest
-from PIL import Image
+from support import CONFIG, png
 
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 
 pytestmark = pytest.mark.integration
-
-CONFIG = (
-    '<View><Image name="image" value="$image"/>'
-    '<Choices name="label" toName="image"><Choice value="cat"/><Choice value="dog"/></Choices>'
-    "</View>"
-)
 
 
 def result(label: str) -> list[dict[str, Any]]:
@@ -37,26 +29,6 @@ def task_data(i: int, batch: str = "batch_1") -> dict[str, Any]:
         "batch": batch,
         "content_hash": hashlib.sha256(uri.encode()).hexdigest(),
     }
-
-
-def png(color: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def client(services: Settings) -> LabelStudioClient:
-    return LabelStudioClient(
-        services.label_studio_url, services.label_studio_api_key.get_secret_value()
-    )
-
-
-@pytest.fixture
-def project(client: LabelStudioClient, unique_name: str) -> Iterator[int]:
-    project_id = client.get_or_create_project(unique_name, CONFIG)
-    yield project_id
-    client.delete_project(project_id)
 
 
 def api(services: Settings) -> httpx.Client:

@@ -2,46 +2,19 @@
 Label Studio must serve a task's image bytes from the bucket it is connected to."""
 
 import base64
-import io
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from PIL import Image
+from support import png
 
 from annotation_loop.errors import LoopError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, Settings
 
 pytestmark = pytest.mark.integration
-
-CONFIG = (
-    '<View><Image name="image" value="$image"/>'
-    '<Choices name="label" toName="image"><Choice value="cat"/></Choices></View>'
-)
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 90)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def client(services: Settings) -> LabelStudioClient:
-    return LabelStudioClient(
-        services.label_studio_url, services.label_studio_api_key.get_secret_value()
-    )
-
-
-@pytest.fixture
-def project(client: LabelStudioClient, unique_name: str) -> Iterator[int]:
-    project_id = client.get_or_create_project(unique_name, CONFIG)
-    yield project_id
-    client.delete_project(project_id)
 
 
 def image_through_label_studio(
@@ -68,7 +41,7 @@ def test_gcs_source_is_idempotent_and_label_studio_serves_its_objects(
 ) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", services.local_gcs_endpoint_url)
     gcs = storage.Client(project="test", credentials=AnonymousCredentials())
-    image = png()
+    image = png((200, 30, 90))
     gcs.create_bucket(unique_name).blob("raw/a.png").upload_from_string(
         image, content_type="image/png"
     )
@@ -99,7 +72,7 @@ def test_azure_source_through_a_blob_endpoint_is_idempotent_and_serves_its_objec
     services: Settings, client: LabelStudioClient, project: int, azurite_container: str
 ) -> None:
     blobs = BlobServiceClient.from_connection_string(services.local_azure_connection_string)
-    image = png()
+    image = png((200, 30, 90))
     blobs.get_blob_client(azurite_container, "raw/a.png").upload_blob(image)
 
     def connect(prefix: str) -> int:
