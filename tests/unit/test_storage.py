@@ -1,7 +1,10 @@
+import base64
+import hashlib
+
 import pytest
 
 from annotation_loop.errors import StorageError
-from annotation_loop.storage import DataSource, ObjectStore, batch_sort_key
+from annotation_loop.storage import DataSource, ObjectStore, _content_hash, batch_sort_key
 
 
 @pytest.fixture
@@ -49,3 +52,14 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
         missing.list_batches()
     assert "nothing-here" in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
+
+
+def test_content_hashes_are_spelled_alike_on_every_store():
+    md5 = hashlib.md5(b"pixels").digest()
+    expected = f"md5:{md5.hex()}"
+    assert _content_hash({"ETag": f'"{md5.hex()}"'}) == expected  # S3 single-part upload
+    assert _content_hash({"md5Hash": base64.b64encode(md5).decode()}) == expected  # GCS
+    assert _content_hash({"content_settings": {"content_md5": bytearray(md5)}}) == expected
+    # A multipart ETag is no MD5 of the bytes, but still the store's own fingerprint.
+    assert _content_hash({"ETag": '"abc-3"'}) == "etag:abc-3"
+    assert _content_hash({"size": 3}) is None  # local files: hashed on disk instead
