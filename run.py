@@ -102,8 +102,8 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
     from zenml import Model
 
     from annotation_loop import image_classification
-    from annotation_loop.annotations import AnnotationSnapshot, merge_changes
-    from annotation_loop.model_registry import label_studio_from_stack, latest_snapshot
+    from annotation_loop.annotations import merge_changes
+    from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
     from pipelines import training_pipeline
 
     prepare_stack(cloud, settings)
@@ -112,9 +112,7 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
     project_id = client.get_or_create_project(
         settings.project_name, image_classification.label_config(settings.labels)
     )
-    previous = latest_snapshot(settings.model_name)
-    if previous is None or previous.project_id != project_id:
-        previous = AnnotationSnapshot(project_id=project_id, labels=tuple(settings.labels))
+    previous = previous_snapshot(settings.model_name, project_id, settings.labels)
     # A cheap incremental look before paying for a pipeline run and a model version.
     preview = merge_changes(
         previous, client.iter_tasks_updated_since(project_id, previous.watermark)

@@ -6,6 +6,7 @@ artifacts linked to them; `production` is the version inference uses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from zenml import Model
@@ -67,6 +68,21 @@ def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> Annotati
         if page >= versions.total_pages:
             return None
         page += 1
+
+
+def previous_snapshot(
+    model_name: str, project_id: int, labels: Sequence[str], exclude_version_id: Any = None
+) -> AnnotationSnapshot:
+    """What the next fetch starts from: the latest snapshot if it is of the same project
+    and label list, else an empty one (a full fetch)."""
+    previous = latest_snapshot(model_name, exclude_version_id=exclude_version_id)
+    if (
+        previous is None
+        or previous.project_id != project_id
+        or list(previous.labels) != list(labels)
+    ):
+        return AnnotationSnapshot(project_id=project_id, labels=tuple(labels))
+    return previous
 
 
 def should_promote(candidate: float, production: float | None) -> bool:

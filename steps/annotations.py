@@ -5,7 +5,7 @@ from zenml.logger import get_logger
 
 from annotation_loop import image_classification
 from annotation_loop.annotations import AnnotationSnapshot, merge_changes
-from annotation_loop.model_registry import label_studio_from_stack, latest_snapshot
+from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
 from materializers import AnnotationSnapshotMaterializer
 
 logger = get_logger(__name__)
@@ -22,9 +22,7 @@ def fetch_annotations(
         project_name, image_classification.label_config(labels)
     )
     model = get_step_context().model
-    previous = latest_snapshot(model.name, exclude_version_id=model.id)
-    if previous is None or previous.project_id != project_id or list(previous.labels) != labels:
-        previous = AnnotationSnapshot(project_id=project_id, labels=tuple(labels))
+    previous = previous_snapshot(model.name, project_id, labels, exclude_version_id=model.id)
     snapshot = merge_changes(
         previous, client.iter_tasks_updated_since(project_id, previous.watermark)
     )
