@@ -149,7 +149,6 @@ def sync_batch_to_project(
     project_id: int,
     store: ObjectStore,
     batch: str,
-    index: dict[str, TaskRef] | None = None,
 ) -> SyncReport:
     """Creates one task per object of `batch` whose content the project does not hold yet."""
     listing = store.list_batch(batch)
@@ -166,7 +165,7 @@ def sync_batch_to_project(
             batch,
             listing.skipped[0],
         )
-    known = client.task_index(project_id) if index is None else index
+    known = client.task_index(project_id)
     new_tasks = []
     seen: set[str] = set()
     for obj in listing.objects:
