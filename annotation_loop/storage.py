@@ -35,6 +35,7 @@ AUTH_ERRORS = (
     "Invalid Credentials",
     "Anonymous caller",
     "Forbidden",
+    "Unable to locate credentials",
 )
 MISSING_BUCKET_ERRORS = (
     "NoSuchBucket",
