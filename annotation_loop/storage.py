@@ -36,7 +36,9 @@ AUTH_ERRORS = (
     "Anonymous caller",
     "Forbidden",
     "Unable to locate credentials",
+    "account_name with credentials",
 )
+LOCAL_STAND_IN_SETTING = {"s3": "LOOP_LOCAL_S3", "gs": "LOOP_LOCAL_GCS", "az": "LOOP_LOCAL_AZURE"}
 MISSING_BUCKET_ERRORS = (
     "NoSuchBucket",
     "ContainerNotFound",
@@ -131,9 +133,12 @@ class ObjectStore:
         # Azure (adlfs) reads AZURE_STORAGE_CONNECTION_STRING / _ACCOUNT_NAME / _KEY itself.
         # fsspec caches instances by options, not by the credentials it read from the
         # environment: a cached client could keep using keys that have since changed.
-        self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(
-            source.protocol, skip_instance_cache=True, **options
-        )
+        try:
+            self.fs: fsspec.AbstractFileSystem = fsspec.filesystem(
+                source.protocol, skip_instance_cache=True, **options
+            )
+        except Exception as exc:  # e.g. adlfs refuses to start without an account
+            raise self._guard("open", exc) from exc
 
     # -- paths -------------------------------------------------------------------------
     def _path(self, uri: str) -> str:
@@ -168,8 +173,13 @@ class ObjectStore:
             hint = (
                 f"create it or set {BUCKET_SETTING.get(protocol, 'LOOP_STATE_DIR')} / LOOP_DATASET"
             )
-        elif "connect" in text.lower() or "Could not connect" in text:
-            hint = "is the server up? (`python run.py up` starts the local one)"
+        elif "connect" in text.lower() or "Name or service not known" in text:
+            hint = (
+                "is the server up? (`python run.py up` starts the local one)"
+                if self.source.endpoint_url
+                else "no route to the cloud from here? For the local stand-in set "
+                f"{LOCAL_STAND_IN_SETTING.get(protocol, 'LOOP_LOCAL_S3')}=true"
+            )
         else:
             hint = "check the URI and credentials"
         first_line = text.splitlines()[0][:200]

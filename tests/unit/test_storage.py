@@ -63,3 +63,12 @@ def test_content_hashes_are_spelled_alike_on_every_store():
     # A multipart ETag is no MD5 of the bytes, but still the store's own fingerprint.
     assert _content_hash({"ETag": '"abc-3"'}) == "etag:abc-3"
     assert _content_hash({"size": 3}) is None  # local files: hashed on disk instead
+
+
+def test_missing_azure_account_is_a_one_line_error(monkeypatch):
+    for name in ("CONNECTION_STRING", "ACCOUNT_NAME", "ACCOUNT_KEY", "SAS_TOKEN"):
+        monkeypatch.delenv(f"AZURE_STORAGE_{name}", raising=False)
+    with pytest.raises(StorageError) as excinfo:
+        ObjectStore(DataSource(root_uri="az://container", dataset="d"))
+    message = str(excinfo.value)
+    assert "\n" not in message and "AZURE_STORAGE_CONNECTION_STRING" in message
