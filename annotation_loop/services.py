@@ -31,6 +31,7 @@ from annotation_loop.errors import ServiceError
 from annotation_loop.settings import (
     DEMO_S3_ACCESS_KEY,
     DEMO_S3_SECRET_KEY,
+    GOOGLE_OFFLINE_ENV,
     PROJECT_ROOT,
     Settings,
 )
@@ -40,16 +41,6 @@ logger = logging.getLogger(__name__)
 SERVICE_NAMES = ("label_studio", "s3", "gcs", "azure")
 POLL_INTERVAL = 0.5  # seconds between health checks while a service starts
 HTTP_TIMEOUT = 3.0
-
-# Nothing answers there (the discard port): off GCE the Google auth stack would otherwise probe
-# the cloud metadata server (169.254.169.254, metadata.google.internal) and wait on it.
-NO_METADATA_SERVER = "127.0.0.1:9"
-# Read when `google.auth` is imported, so they must be in a process's environment from its start.
-GOOGLE_OFFLINE_ENV = {
-    "NO_GCE_CHECK": "true",
-    "GCE_METADATA_HOST": NO_METADATA_SERVER,  # metadata requests (e.g. gcsfs token="cloud")
-    "GCE_METADATA_IP": NO_METADATA_SERVER,  # the is-on-GCE ping
-}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,16 @@ AZURITE_ACCOUNT_KEY = (
 
 CLOUDS = ("local", "aws", "gcp", "azure")
 
+# Nothing answers there (the discard port): off GCE the Google auth stack would otherwise probe
+# the cloud metadata server (169.254.169.254, metadata.google.internal) and wait on it.
+NO_METADATA_SERVER = "127.0.0.1:9"
+# Read when `google.auth` is imported, so they must be in a process's environment from its start.
+GOOGLE_OFFLINE_ENV = {
+    "NO_GCE_CHECK": "true",
+    "GCE_METADATA_HOST": NO_METADATA_SERVER,  # metadata requests (e.g. gcsfs token="cloud")
+    "GCE_METADATA_IP": NO_METADATA_SERVER,  # the is-on-GCE ping
+}
+
 
 class Settings(BaseSettings):
     """Everything that differs between a laptop demo and a real deployment."""
@@ -177,7 +187,7 @@ class Settings(BaseSettings):
             env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key.get_secret_value()
         if self.gcs_endpoint_url:
             env["STORAGE_EMULATOR_HOST"] = self.gcs_endpoint_url
-            env["GCE_METADATA_HOST"] = "127.0.0.1:9"
+            env.update(GOOGLE_OFFLINE_ENV)
         if self.google_application_credentials:
             env["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.google_application_credentials)
         if self.azure_storage_connection_string:

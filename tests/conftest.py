@@ -26,15 +26,10 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
-from annotation_loop.services import (  # noqa: E402
-    GOOGLE_OFFLINE_ENV,
-    SeaweedS3Server,
-    start_services,
-    stop_services,
-)
-from annotation_loop.settings import Settings  # noqa: E402
+from annotation_loop.services import SeaweedS3Server, start_services, stop_services  # noqa: E402
+from annotation_loop.settings import GOOGLE_OFFLINE_ENV, Settings  # noqa: E402
 
-# google.auth reads these when it is imported (the services module does not import it), so no
+# google.auth reads these when it is imported (the settings module does not import it), so no
 # test ever probes the cloud metadata server. STORAGE_EMULATOR_HOST is the tests' own business.
 os.environ.update(GOOGLE_OFFLINE_ENV)
 
