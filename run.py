@@ -1,9 +1,11 @@
 """Drives the continuous-annotation loop.
 
-python run.py up | down | status           local Label Studio + S3 stand-in
-python run.py local --train [--rerun]      fetch new labels, fine-tune, maybe promote
-python run.py aws --inference [--rerun]    sync the next batch, push pre-annotations
-python run.py demo [--cloud aws]           the whole loop with an oracle annotator
+python run.py up | down | status                 local Label Studio + S3 stand-in
+python run.py local --train [--rerun]            fetch new labels, fine-tune, maybe promote
+python run.py aws --inference [--rerun]          sync the next batch, push pre-annotations
+python run.py demo [--cloud aws] [--task ner]    the whole loop with an oracle annotator
+
+`--task` (or LOOP_TASK) picks the task type: image (default), text or ner.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from annotation_loop.errors import LoopError
 from annotation_loop.settings import CLOUDS, PROJECT_ROOT, Settings
+from annotation_loop.task_types import TASK_TYPES
+
+if TYPE_CHECKING:
+    from annotation_loop.sync import BatchTask
 
 CONFIGS = PROJECT_ROOT / "configs"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,7 +61,8 @@ class TrainingOutcome:
     message: str
     model_version: str | None = None
     labelled_items: int = 0
-    validation_accuracy: float | None = None
+    metric: str | None = None  # the task type's promotion metric
+    validation_score: float | None = None
     promoted: bool | None = None
 
 
@@ -63,8 +70,8 @@ class TrainingOutcome:
 class InferenceOutcome:
     message: str
     batch: str | None = None
-    task_uris: dict[int, str] | None = None  # every task of the batch -> object URI
-    predictions: dict[int, str] | None = None  # task id -> predicted label
+    tasks: list[BatchTask] = field(default_factory=list)  # every task of the batch
+    predictions: dict[int, Any] = field(default_factory=dict)  # task id -> predicted target
     model_version: str | None = None
 
 
@@ -101,18 +108,19 @@ def run_pipeline(pipeline: Any, **params: Any) -> Any:
 def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome:
     from zenml import Model
 
-    from annotation_loop import image_classification
     from annotation_loop.annotations import merge_changes
     from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
+    from annotation_loop.task_types import get_task_type
     from pipelines import training_pipeline
 
+    task_type = get_task_type(settings.task)
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
     project_id = client.get_or_create_project(
-        settings.project_name, image_classification.label_config(settings.labels)
+        settings.project_name, task_type.label_config(settings.labels)
     )
-    previous = previous_snapshot(settings.model_name, project_id, settings.labels)
+    previous = previous_snapshot(settings.model_name, project_id, settings.task, settings.labels)
     # A cheap incremental look before paying for a pipeline run and a model version.
     preview = merge_changes(
         previous, client.iter_tasks_updated_since(project_id, previous.watermark)
@@ -129,15 +137,19 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
             labelled_items=len(previous.items),
         )
     pipeline = training_pipeline.with_options(
-        config_path=str(CONFIGS / "training.yaml"),
+        config_path=str(CONFIGS / settings.task / "training.yaml"),
         model=Model(
             name=settings.model_name,
-            description=f"Image classifier for the Label Studio project {settings.project_name!r}",
-            tags=["annotation-loop", cloud],
+            description=(
+                f"{task_type.description.capitalize()} model for the Label Studio project "
+                f"{settings.project_name!r}"
+            ),
+            tags=["annotation-loop", cloud, settings.task],
         ),
     )
     run = run_pipeline(
         pipeline,
+        task=settings.task,
         project_name=settings.project_name,
         labels=settings.labels,
         source=settings.data_source(cloud),
@@ -147,11 +159,12 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
     version = run.model_version.name if run.model_version else None
     return TrainingOutcome(
         f"Trained {settings.model_name}:{version} on {metrics['labelled_items']} labelled items: "
-        f"validation accuracy {metrics['accuracy']:.3f}, "
+        f"validation {metrics['metric']} {metrics['score']:.3f}, "
         + ("promoted to production" if metrics["promoted"] else "production unchanged"),
         model_version=version,
         labelled_items=metrics["labelled_items"],
-        validation_accuracy=metrics["accuracy"],
+        metric=metrics["metric"],
+        validation_score=metrics["score"],
         promoted=metrics["promoted"],
     )
 
@@ -163,25 +176,28 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     from annotation_loop.model_registry import label_studio_from_stack, production_version
     from annotation_loop.storage import ObjectStore
     from annotation_loop.sync import choose_batch, ensure_project
+    from annotation_loop.task_types import get_task_type
     from pipelines import inference_pipeline
 
+    task_type = get_task_type(settings.task)
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
     store = ObjectStore(settings.data_source(cloud))
     batches = store.list_batches()  # first: a storage connection needs objects to exist
-    project_id = ensure_project(client, store, settings.project_name, settings.labels)
+    project_id = ensure_project(client, store, settings.project_name, settings.labels, task_type)
     batch = choose_batch(store, batches, client.task_index(project_id), rerun)
     if batch is None:
         return InferenceOutcome(
             f"Every batch under {store.source.dataset_uri} is synced already: add the next "
             "batch_N/ folder to continue"
         )
-    options: dict[str, Any] = {"config_path": str(CONFIGS / "inference.yaml")}
+    options: dict[str, Any] = {"config_path": str(CONFIGS / settings.task / "inference.yaml")}
     if production_version(settings.model_name) is not None:
         options["model"] = Model(name=settings.model_name, version=ModelStages.PRODUCTION)
     run = run_pipeline(
         inference_pipeline.with_options(**options),
+        task=settings.task,
         source=settings.data_source(cloud),
         batch=batch,
         project_name=settings.project_name,
@@ -189,7 +205,13 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     )
     report = run.steps["sync_batch"].outputs["batch_tasks"][0].load()
     predicted = run.steps["predict_batch"].outputs["batch_predictions"][0].load()
-    predictions = {p.task_id: p.label for p in predicted.predictions}
+    input_refs = {t.task_id: t.input_ref for t in report.tasks}
+    predictions = {
+        p.task_id: task_type.target_from_result(
+            p.result, input_refs[p.task_id], settings.labels, where=f"task {p.task_id}"
+        )
+        for p in predicted.predictions
+    }
     return InferenceOutcome(
         f"{batch}: {report.created} new tasks ({report.already_present} already there), "
         + (
@@ -200,7 +222,7 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
         )
         + f"; {client.project_url(project_id)}",
         batch=batch,
-        task_uris={t.task_id: t.uri for t in report.tasks},
+        tasks=report.tasks,
         predictions=predictions,
         model_version=predicted.model_version,
     )
@@ -271,6 +293,19 @@ def status() -> None:
         click.echo(f"{s.name:13} {state:22} {s.url}  log: {s.log_file}")
 
 
+task_option = click.option(
+    "--task",
+    type=click.Choice(list(TASK_TYPES)),
+    default=None,
+    help="The task type: image, text or ner (default: LOOP_TASK, else image).",
+)
+
+
+def use_task(task: str | None) -> None:
+    if task is not None:
+        os.environ["LOOP_TASK"] = task
+
+
 def cloud_command(cloud: str) -> click.Command:
     @click.option("--train", "mode", flag_value="train", help="Run the training pipeline.")
     @click.option("--inference", "mode", flag_value="inference", help="Run inference.")
@@ -279,10 +314,12 @@ def cloud_command(cloud: str) -> click.Command:
         is_flag=True,
         help="Training: continue from the production model. Inference: next unsynced batch.",
     )
+    @task_option
     @user_errors
-    def command(mode: str | None, rerun: bool) -> None:
+    def command(mode: str | None, rerun: bool, task: str | None) -> None:
         if mode is None:
             raise click.UsageError("choose --train or --inference")
+        use_task(task)
         settings = load_settings()
         runner = run_training if mode == "train" else run_inference
         click.echo(runner(cloud, settings, rerun).message)
@@ -297,39 +334,67 @@ for _cloud in CLOUDS:
 
 @cli.command()
 @click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
-@click.option("--batches", default=3, show_default=True, help="Batches of MNIST digits to seed.")
+@task_option
+@click.option("--batches", default=3, show_default=True, help="Batches of demo items to seed.")
 @click.option("--batch-size", default=200, show_default=True)
 @user_errors
-def demo(cloud: str, batches: int, batch_size: int) -> None:
+def demo(cloud: str, task: str | None, batches: int, batch_size: int) -> None:
     """The whole loop, unattended, on local stand-ins, with an oracle annotator."""
     if cloud in USE_STAND_IN:
         os.environ[USE_STAND_IN[cloud]] = "true"
+    use_task(task)
     run_demo(cloud, load_settings(), batches, batch_size)
+
+
+def label_batch_with_oracle(
+    client: Any, settings: Settings, cloud: str, inference: InferenceOutcome, truth: dict[str, Any]
+) -> Any:
+    """The oracle annotates every task of the inferred batch, starting from its predictions."""
+    from annotation_loop.oracle import OracleTask, label_with_truth
+    from annotation_loop.task_types import get_task_type
+
+    prefix = settings.data_source(cloud).dataset_uri + "/"
+    return label_with_truth(
+        client,
+        get_task_type(settings.task),
+        [
+            OracleTask(
+                task_id=task.task_id,
+                key=task.uri.removeprefix(prefix),
+                input_ref=task.input_ref,
+                predicted=inference.predictions.get(task.task_id),
+            )
+            for task in inference.tasks
+        ],
+        truth,
+    )
 
 
 def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> None:
     """train -> infer batch_1 -> oracle -> train --rerun -> infer --rerun -> oracle -> ..."""
     from zenml.client import Client
 
-    from annotation_loop import demo, image_classification
+    from annotation_loop import demo
     from annotation_loop.model_registry import label_studio_from_stack
-    from annotation_loop.oracle import OracleTask, label_with_truth
     from annotation_loop.services import start_services
     from annotation_loop.storage import ObjectStore
+    from annotation_loop.task_types import get_task_type
 
+    task_type = get_task_type(settings.task)
     start_services(settings, STAND_INS[cloud])
     store = ObjectStore(settings.data_source(cloud))
     store.ensure_bucket()
     click.echo(
-        f"Seeding {batches} batches of {batch_size} MNIST digits in {store.source.dataset_uri}"
+        f"Seeding {batches} batches of {batch_size} items for {task_type.description} in "
+        f"{store.source.dataset_uri}"
     )
-    truth = demo.seed_mnist_batches(store, batches, batch_size)
+    truth = task_type.seed_demo(store, batches, batch_size, seed=0)
 
     # A demo starts from scratch: no project, no model versions from an earlier demo.
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
-    label_config = image_classification.label_config(settings.labels)
+    label_config = task_type.label_config(settings.labels)
     client.delete_project(client.get_or_create_project(settings.project_name, label_config))
     with contextlib.suppress(KeyError):
         Client().delete_model(settings.model_name)
@@ -341,16 +406,7 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     for round_number in range(1, batches):
         inference = run_inference(cloud, settings, rerun=round_number > 1)
         click.echo(inference.message)
-        predictions = inference.predictions or {}
-        prefix = store.source.dataset_uri + "/"
-        report = label_with_truth(
-            client,
-            [
-                OracleTask(task_id, uri.removeprefix(prefix), predictions.get(task_id))
-                for task_id, uri in (inference.task_uris or {}).items()
-            ],
-            truth,
-        )
+        report = label_batch_with_oracle(client, settings, cloud, inference, truth)
         outcome = run_training(cloud, settings, rerun=True)
         click.echo(outcome.message)
         rows.append(
@@ -358,14 +414,14 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
                 f"{inference.batch} labelled, train --rerun",
                 outcome.labelled_items,
                 outcome.model_version,
-                outcome.validation_accuracy,
+                outcome.validation_score,
                 outcome.promoted,
                 report.acceptance_rate,
             )
         )
     waiting = run_inference(cloud, settings, rerun=True)
     click.echo(waiting.message)
-    click.echo("\n" + demo.round_table(rows))
+    click.echo("\n" + demo.round_table(rows, f"val. {task_type.promotion_metric}"))
     if waiting.batch:
         click.echo(
             f"\n{waiting.batch} is waiting for people, pre-annotated by {waiting.model_version}."

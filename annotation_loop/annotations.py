@@ -1,4 +1,4 @@
-"""The annotation snapshot: every usable label of a project, updated incrementally.
+"""The annotation snapshot: every usable annotation of a project, updated incrementally.
 
 A training run fetches only the tasks Label Studio changed after the previous snapshot's
 watermark and merges them in. The watermark lives inside the snapshot artifact, so it
@@ -14,16 +14,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from annotation_loop.image_classification import label_from_result
 from annotation_loop.labelstudio import LabelledTask
+from annotation_loop.task_types import TaskType, get_task_type
 
 
 @dataclass(frozen=True)
 class LabelledItem:
     task_id: int
-    uri: str
     content_hash: str
-    label: str
+    input_ref: str  # rebuilds the model input: an object URI, or the text itself
+    target: Any  # the task type's target: a label, a tuple of spans
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class MergeReport:
     unchanged: int = 0
     removed: int = 0  # previously labelled, now only skipped/cancelled/empty
     cancelled: int = 0  # tasks whose annotations were all skipped/cancelled
-    empty: int = 0  # tasks whose newest usable annotation chose nothing
+    empty: int = 0  # tasks whose newest usable annotation labels nothing
     unannotated: int = 0
 
     @property
@@ -47,13 +47,24 @@ class MergeReport:
 @dataclass(frozen=True)
 class AnnotationSnapshot:
     project_id: int
+    task: str  # the task type's name
     labels: tuple[str, ...]
     items: dict[int, LabelledItem] = field(default_factory=dict)
     watermark: datetime | None = None  # newest task `updated_at` this snapshot covers
     last_merge: MergeReport = field(default_factory=MergeReport)
 
+    @property
+    def task_type(self) -> TaskType:
+        return get_task_type(self.task)
+
     def label_counts(self) -> dict[str, int]:
-        counts = Counter(item.label for item in self.items.values())
+        """Items per label; for span targets, spans per label."""
+        counts: Counter[str] = Counter()
+        for item in self.items.values():
+            if isinstance(item.target, str):
+                counts[item.target] += 1
+            else:
+                counts.update(span.label for span in item.target)
         return {label: counts.get(label, 0) for label in self.labels}
 
     def split(self, validation_fraction: float) -> tuple[list[LabelledItem], list[LabelledItem]]:
@@ -67,7 +78,7 @@ class AnnotationSnapshot:
 
 
 def in_validation(content_hash: str, fraction: float) -> bool:
-    """Hash-based split: the same image lands on the same side in every run."""
+    """Hash-based split: the same item lands on the same side in every run."""
     digest = hashlib.sha256(content_hash.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
@@ -76,22 +87,30 @@ def _annotation_time(annotation: dict[str, Any]) -> str:
     return str(annotation.get("updated_at") or annotation.get("created_at") or "")
 
 
-def newest_label(task: LabelledTask, labels: Sequence[str]) -> tuple[str | None, str]:
-    """The label of the newest non-cancelled annotation, and why there is none otherwise."""
+def newest_target(
+    task: LabelledTask, task_type: TaskType, labels: Sequence[str]
+) -> tuple[Any, str]:
+    """The target of the newest non-cancelled annotation, and why there is none otherwise."""
     usable = [a for a in task.annotations if not a.get("was_cancelled")]
     if not task.annotations:
         return None, "unannotated"
     if not usable:
         return None, "cancelled"
     newest = max(usable, key=_annotation_time)
-    label = label_from_result(newest.get("result") or [], labels)
-    return (label, "labelled") if label is not None else (None, "empty")
+    target = task_type.target_from_result(
+        newest.get("result") or [],
+        task_type.input_ref(task.data),
+        labels,
+        where=f"the annotation of task {task.id}",
+    )
+    return (target, "labelled") if target is not None else (None, "empty")
 
 
 def merge_changes(
     previous: AnnotationSnapshot, changed_tasks: Iterable[LabelledTask]
 ) -> AnnotationSnapshot:
-    """A new snapshot: `previous` with the changed tasks' current labels applied."""
+    """A new snapshot: `previous` with the changed tasks' current annotations applied."""
+    task_type = previous.task_type
     items = dict(previous.items)
     counts: Counter[str] = Counter()
     watermark = previous.watermark
@@ -99,9 +118,9 @@ def merge_changes(
         counts["fetched_tasks"] += 1
         if watermark is None or task.updated_at > watermark:
             watermark = task.updated_at
-        label, reason = newest_label(task, previous.labels)
+        target, reason = newest_target(task, task_type, previous.labels)
         old = items.get(task.id)
-        if label is None:
+        if target is None:
             counts[reason] += 1
             if old is not None:
                 del items[task.id]
@@ -109,13 +128,13 @@ def merge_changes(
             continue
         items[task.id] = LabelledItem(
             task_id=task.id,
-            uri=str(task.data["uri"]),
             content_hash=str(task.data["content_hash"]),
-            label=label,
+            input_ref=task_type.input_ref(task.data),
+            target=target,
         )
         if old is None:
             counts["added"] += 1
-        elif old.label != label:
+        elif old.target != target:
             counts["relabelled"] += 1
         else:
             counts["unchanged"] += 1

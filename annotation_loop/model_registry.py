@@ -1,6 +1,6 @@
 """What the ZenML Model Control Plane and the active stack hold for the loop.
 
-Training runs are model versions; the snapshot of annotations and the classifier are
+Training runs are model versions; the snapshot of annotations and the trained model are
 artifacts linked to them; `production` is the version inference uses.
 """
 
@@ -18,9 +18,8 @@ from annotation_loop.annotations import AnnotationSnapshot
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
 
-CLASSIFIER_ARTIFACT = "classifier"
+MODEL_ARTIFACT = "model"
 SNAPSHOT_ARTIFACT = "annotation_snapshot"
-PROMOTION_METRIC = "accuracy"
 
 
 def production_version(model_name: str) -> ModelVersionResponse | None:
@@ -71,17 +70,22 @@ def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> Annotati
 
 
 def previous_snapshot(
-    model_name: str, project_id: int, labels: Sequence[str], exclude_version_id: Any = None
+    model_name: str,
+    project_id: int,
+    task: str,
+    labels: Sequence[str],
+    exclude_version_id: Any = None,
 ) -> AnnotationSnapshot:
-    """What the next fetch starts from: the latest snapshot if it is of the same project
-    and label list, else an empty one (a full fetch)."""
+    """What the next fetch starts from: the latest snapshot if it is of the same project,
+    task type and label list, else an empty one (a full fetch)."""
     previous = latest_snapshot(model_name, exclude_version_id=exclude_version_id)
     if (
         previous is None
         or previous.project_id != project_id
+        or previous.task != task
         or list(previous.labels) != list(labels)
     ):
-        return AnnotationSnapshot(project_id=project_id, labels=tuple(labels))
+        return AnnotationSnapshot(project_id=project_id, task=task, labels=tuple(labels))
     return previous
 
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm import tqdm
 
-from annotation_loop.image_classification import result_for_label
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.task_types import TaskType
 
 
 @dataclass(frozen=True)
 class OracleTask:
     task_id: int
-    key: str  # the object's key under the dataset ("batch_1/00001.png")
-    predicted_label: str | None = None
+    key: str  # the item's key under the dataset ("batch_1/00001.png", "batch_1/t.jsonl#7")
+    input_ref: str  # what the task shows the model: an object URI, or the text
+    predicted: Any | None = None  # the pre-annotation's target, if it had one
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,21 @@ class OracleReport:
 
 
 def label_with_truth(
-    client: LabelStudioClient, tasks: Sequence[OracleTask], truth: Mapping[str, str]
+    client: LabelStudioClient,
+    task_type: TaskType,
+    tasks: Sequence[OracleTask],
+    truth: Mapping[str, Any],
 ) -> OracleReport:
     accepted = corrected = without_prediction = unknown = 0
     for task in tqdm(tasks, desc="oracle labelling", unit="task"):
-        label = truth.get(task.key)
-        if label is None:
+        target = truth.get(task.key)
+        if target is None:
             unknown += 1
             continue
-        client.create_annotation(task.task_id, result_for_label(label))
-        if task.predicted_label is None:
+        client.create_annotation(task.task_id, task_type.result_for_target(target, task.input_ref))
+        if task.predicted is None:
             without_prediction += 1
-        elif task.predicted_label == label:
+        elif task_type.same_target(task.predicted, target):
             accepted += 1
         else:
             corrected += 1

@@ -8,6 +8,7 @@ no configuration; real clouds are configured by overriding a handful of variable
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -57,11 +58,14 @@ class Settings(BaseSettings):
     label_studio_password: SecretStr = SecretStr("annotation-loop")
     label_studio_venv: Path = PROJECT_ROOT / ".venv-ls"
 
-    # What is being labelled
-    project_name: str = "MNIST digits"
-    model_name: str = "digits_classifier"
-    labels: list[str] = Field(default_factory=lambda: [str(d) for d in range(10)])
-    dataset: str = "mnist"  # the prefix under the data root that holds batch_1/, batch_2/, ...
+    # What is being labelled: the task type (image | text | ner) sets the defaults of the rest.
+    task: str = "image"
+    project_name: str
+    model_name: str
+    labels: list[str]
+    dataset: str  # the prefix under the data root that holds batch_1/, batch_2/, ...
+    text_field: str = "text"  # JSON/JSONL/CSV rows of text tasks: the text's column
+    id_field: str = "id"  # ... and the row id's column
 
     # S3 (or an S3-compatible server when `s3_endpoint_url` is set)
     s3_bucket: str = "annotation-loop"
@@ -126,6 +130,20 @@ class Settings(BaseSettings):
     )
     local_azure_port: int = 10000  # Azurite's blob service
     local_azure: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        from annotation_loop.task_types import get_task_type
+
+        defaults = get_task_type(values.get("task", "image")).defaults
+        values.setdefault("project_name", defaults.project_name)
+        values.setdefault("model_name", defaults.model_name)
+        values.setdefault("dataset", defaults.dataset)
+        values.setdefault("labels", list(defaults.labels))
+        return values
 
     @model_validator(mode="after")
     def _use_local_stand_ins(self) -> Settings:
@@ -219,6 +237,8 @@ class Settings(BaseSettings):
             dataset=self.dataset,
             endpoint_url=endpoints.get(cloud),
             region=self.aws_region,
+            text_field=self.text_field,
+            id_field=self.id_field,
         )
 
     def artifact_store_uri(self, cloud: str) -> str:

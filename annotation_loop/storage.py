@@ -60,6 +60,9 @@ class DataSource(BaseModel):
     dataset: str  # prefix under the root holding batch_1/, batch_2/, ...
     endpoint_url: str | None = None  # S3-compatible servers (SeaweedFS, MinIO); None on AWS
     region: str = "us-east-1"
+    # Rows of JSON/JSONL/CSV text files: which columns hold the text and the row's id.
+    text_field: str = "text"
+    id_field: str = "id"
 
     @property
     def protocol(self) -> str:
@@ -83,7 +86,7 @@ class StoredObject:
 class BatchListing:
     batch: str
     objects: list[StoredObject] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # keys that are not JPEG/PNG
+    skipped: list[str] = field(default_factory=list)  # keys with other suffixes
 
 
 def batch_sort_key(name: str) -> tuple[int, str]:
@@ -194,8 +197,9 @@ class ObjectStore:
         names = [PurePosixPath(e["name"]).name for e in entries if e.get("type") == "directory"]
         return sorted((n for n in names if BATCH_PATTERN.match(n)), key=batch_sort_key)
 
-    def list_batch(self, batch: str) -> BatchListing:
-        """All JPEG/PNG objects of one batch with their content fingerprints."""
+    def list_batch(self, batch: str, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> BatchListing:
+        """The objects of one batch whose names end in `suffixes`, with their content
+        fingerprints; the other keys are listed as skipped."""
         base = self._path(self.uri_for(batch))
         try:
             found = self.fs.find(base, detail=True, withdirs=False)
@@ -205,7 +209,7 @@ class ObjectStore:
         dataset_path = self._path(self.source.dataset_uri).rstrip("/")
         for path, info in sorted(found.items()):
             key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
-            if PurePosixPath(path).suffix.lower() not in IMAGE_SUFFIXES:
+            if PurePosixPath(path).suffix.lower() not in suffixes:
                 listing.skipped.append(key)
                 continue
             content_hash = _content_hash(info) or self._hash_file(path)

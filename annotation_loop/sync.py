@@ -1,7 +1,7 @@
-"""Bucket -> Label Studio: the project, its source storage, and one task per new object.
+"""Bucket -> Label Studio: the project, its source storage, and one task per new item.
 
-Identity is the object's content hash from the listing, so re-running a sync adds
-nothing and an object moved to another batch folder is not imported twice.
+Identity is the item's content hash (an image's from the listing, a text's from the text),
+so re-running a sync adds nothing and an item moved to another batch is not imported twice.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from annotation_loop import image_classification
 from annotation_loop.cors import warn_if_cors_missing
 from annotation_loop.credentials import azure_account, read_service_account_json
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
 from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.task_types import SourceItem, TaskType
 from annotation_loop.uris import split_uri
 
 logger = logging.getLogger(__name__)
@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 class BatchTask(BaseModel):
     task_id: int
-    uri: str  # where the object is now (a moved object keeps its task, not its old URI)
+    uri: str  # where the item is now (a moved item keeps its task, not its old URI)
     content_hash: str
+    input_ref: str  # what the model reads: the object URI, or the text
 
 
 class SyncReport(BaseModel):
@@ -38,16 +39,23 @@ class SyncReport(BaseModel):
     listed: int
     created: int
     already_present: int
-    skipped_keys: list[str] = Field(default_factory=list)  # not JPEG/PNG
+    skipped_keys: list[str] = Field(default_factory=list)  # files the task type does not read
+    problems: list[str] = Field(default_factory=list)  # e.g. empty texts, bad rows
     tasks: list[BatchTask] = Field(default_factory=list)  # every task of the batch
 
 
 def ensure_project(
-    client: LabelStudioClient, store: ObjectStore, title: str, labels: Sequence[str]
+    client: LabelStudioClient,
+    store: ObjectStore,
+    title: str,
+    labels: Sequence[str],
+    task_type: TaskType,
 ) -> int:
-    """Gets or creates the project and connects the data source so annotators see images."""
-    project_id = client.get_or_create_project(title, image_classification.label_config(labels))
-    connect_source_storage(client, project_id, store.source)
+    """Gets or creates the project; connects the data source when annotators need it to see
+    the items (images stay in the bucket; texts travel inside the tasks)."""
+    project_id = client.get_or_create_project(title, task_type.label_config(labels))
+    if task_type.items_in_bucket:
+        connect_source_storage(client, project_id, store.source)
     return project_id
 
 
@@ -149,50 +157,61 @@ def sync_batch_to_project(
     project_id: int,
     store: ObjectStore,
     batch: str,
+    task_type: TaskType,
 ) -> SyncReport:
-    """Creates one task per object of `batch` whose content the project does not hold yet."""
-    listing = store.list_batch(batch)
-    if not listing.objects:
+    """Creates one task per item of `batch` whose content the project does not hold yet."""
+    listing = task_type.list_items(store, batch)
+    if listing.problems:
+        logger.warning(
+            "%d problems in %s, e.g. %s", len(listing.problems), batch, listing.problems[0]
+        )
+    if not listing.items:
         raise StorageError(
-            f"Batch {store.uri_for(batch)} has no JPEG/PNG images"
+            f"Batch {store.uri_for(batch)} has no items for {task_type.description}"
             + (f" ({len(listing.skipped)} other files)" if listing.skipped else "")
-            + ": add images or pick another batch"
+            + (f"; {listing.problems[0]}" if listing.problems else "")
+            + ": add items or pick another batch"
         )
     if listing.skipped:
         logger.warning(
-            "Skipped %d non-image objects in %s, e.g. %s",
+            "Skipped %d files %s does not read in %s, e.g. %s",
             len(listing.skipped),
+            task_type.description,
             batch,
             listing.skipped[0],
         )
     known = client.task_index(project_id)
-    new_tasks = []
-    seen: set[str] = set()
-    for obj in listing.objects:
-        if obj.content_hash in known or obj.content_hash in seen:
-            continue
-        seen.add(obj.content_hash)
-        new_tasks.append(image_classification.task_data(obj, store.label_studio_uri(obj.uri)))
-    if new_tasks:
-        created_ids = client.import_tasks(project_id, new_tasks)
+    unique: dict[str, SourceItem] = {}
+    for item in listing.items:
+        unique.setdefault(item.content_hash, item)  # the same content twice: one task
+    new_items = [item for item in unique.values() if item.content_hash not in known]
+    if new_items:
+        datas = [task_type.task_data(item, store) for item in new_items]
+        created_ids = client.import_tasks(project_id, datas)
         known = dict(known)
-        for data, task_id in zip(new_tasks, created_ids, strict=True):
-            known[data["content_hash"]] = TaskRef(
-                id=task_id, content_hash=data["content_hash"], uri=data["uri"], batch=batch
+        for item, task_id in zip(new_items, created_ids, strict=True):
+            known[item.content_hash] = TaskRef(
+                id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch
             )
     tasks = sorted(
         (
-            BatchTask(task_id=known[obj.content_hash].id, uri=obj.uri, content_hash=h)
-            for h, obj in {o.content_hash: o for o in listing.objects}.items()
+            BatchTask(
+                task_id=known[h].id,
+                uri=item.uri,
+                content_hash=h,
+                input_ref=task_type.input_ref(task_type.task_data(item, store)),
+            )
+            for h, item in unique.items()
         ),
         key=lambda task: task.task_id,
     )
     return SyncReport(
         project_id=project_id,
         batch=batch,
-        listed=len(listing.objects),
-        created=len(new_tasks),
-        already_present=len(listing.objects) - len(new_tasks),
+        listed=len(listing.items),
+        created=len(new_items),
+        already_present=len(listing.items) - len(new_items),
         skipped_keys=listing.skipped,
+        problems=listing.problems,
         tasks=tasks,
     )

@@ -1,4 +1,4 @@
-"""Turns snapshot items into image bytes for training and evaluation."""
+"""Snapshot items -> model inputs with their targets, for training and evaluation."""
 
 from __future__ import annotations
 
@@ -6,22 +6,26 @@ import logging
 from collections.abc import Sequence
 
 from annotation_loop.annotations import LabelledItem
-from annotation_loop.storage import ObjectStore
-from annotation_loop.vision import LabelledImage
+from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.task_types import Example, TaskType
 
 logger = logging.getLogger(__name__)
 
 
-def read_labelled_images(store: ObjectStore, items: Sequence[LabelledItem]) -> list[LabelledImage]:
-    """Fetches the items' images concurrently; objects deleted from the bucket are skipped."""
-    labels = {item.uri: item.label for item in items}
-    examples: list[LabelledImage] = []
+def load_examples(
+    task_type: TaskType, source: DataSource, items: Sequence[LabelledItem]
+) -> list[Example]:
+    """The items' inputs (read concurrently where they live in the bucket); items whose
+    object has since been deleted are skipped with a warning."""
+    by_key = {str(item.task_id): item for item in items}
+    examples: list[Example] = []
     missing: list[str] = []
-    for uri, data in store.read_many(labels):
-        if data is None:
-            missing.append(uri)
+    refs = ((key, item.input_ref) for key, item in by_key.items())
+    for key, loaded in task_type.load_inputs(ObjectStore(source), refs):
+        if loaded is None:
+            missing.append(by_key[key].input_ref)
         else:
-            examples.append(LabelledImage(key=uri, data=data, label=labels[uri]))
+            examples.append(Example(key=key, input=loaded, target=by_key[key].target))
     if missing:
         logger.warning(
             "%d labelled objects are gone from the bucket and were skipped, e.g. %s",

@@ -25,12 +25,13 @@ import httpx
 import torch
 import yaml
 
-from annotation_loop import demo, image_classification
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
 from annotation_loop.services import start_services
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision import (
     LabelledImage,
     TrainConfig,
@@ -39,6 +40,7 @@ from annotation_loop.vision import (
     train_classifier,
 )
 from annotation_loop.vision.images import eval_transform
+from annotation_loop.vision.mnist import seed_mnist_batches
 
 RESULTS = Path(__file__).parent / "results" / "loop_figures.json"
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -80,7 +82,8 @@ def main(quick: bool, repeats: int) -> None:
     start_services(settings, ("label_studio", "s3"))
     api_key = settings.label_studio_api_key.get_secret_value()
     client = LabelStudioClient(settings.label_studio_url, api_key)
-    config = image_classification.label_config(settings.labels)
+    images_task = get_task_type("image")
+    config = images_task.label_config(settings.labels)
     run_id = uuid.uuid4().hex[:8]
 
     source = DataSource(
@@ -91,7 +94,7 @@ def main(quick: bool, repeats: int) -> None:
     store = ObjectStore(source)
     store.fs.mkdir(f"bench-{run_id}")
     click.echo(f"Writing {count} PNGs to {source.dataset_uri} ...")
-    truth = demo.seed_mnist_batches(store, batches=1, batch_size=count)
+    truth = seed_mnist_batches(store, batches=1, batch_size=count)
     rows: list[Row] = []
     projects: list[int] = []
 
@@ -101,10 +104,12 @@ def main(quick: bool, repeats: int) -> None:
         ours = client.get_or_create_project(f"bench sync {uuid.uuid4().hex[:6]}", config)
         raw = client.get_or_create_project(f"bench raw {uuid.uuid4().hex[:6]}", config)
         projects += [ours, raw]
-        sync_runs.append(timed(sync_batch_to_project, client, ours, store, "batch_1"))
-        resync_runs.append(timed(sync_batch_to_project, client, ours, store, "batch_1"))
-        listing = store.list_batch("batch_1")
-        tasks = [image_classification.task_data(o, o.uri) for o in listing.objects]
+        sync_runs.append(timed(sync_batch_to_project, client, ours, store, "batch_1", images_task))
+        resync_runs.append(
+            timed(sync_batch_to_project, client, ours, store, "batch_1", images_task)
+        )
+        listing = images_task.list_items(store, "batch_1")
+        tasks = [images_task.task_data(item, store) for item in listing.items]
         raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
     rows.append(
         Row(
@@ -119,7 +124,7 @@ def main(quick: bool, repeats: int) -> None:
 
     # Pre-annotations: bulk upload vs one request per task (the classic example).
     task_ids = sorted(ref.id for ref in client.task_index(projects[0]).values())
-    result = image_classification.result_for_label("0")
+    result = result_for_label("0", "image")
     bulk_runs = []
     for n in range(repeats):
         preds = [PredictionIn(t, result, 0.5, f"bench:{n}") for t in task_ids]
@@ -162,9 +167,9 @@ def main(quick: bool, repeats: int) -> None:
         if data is not None
     ]
     # The pipelines' own parameters, one epoch.
-    train_params = yaml.safe_load((CONFIGS / "training.yaml").read_text())["parameters"]
+    train_params = yaml.safe_load((CONFIGS / "image" / "training.yaml").read_text())["parameters"]
     train_config = TrainConfig(**{**train_params["train_config"], "epochs": 1})
-    batch_size = yaml.safe_load((CONFIGS / "inference.yaml").read_text())["parameters"][
+    batch_size = yaml.safe_load((CONFIGS / "image" / "inference.yaml").read_text())["parameters"][
         "batch_size"
     ]
     train_rates = []

@@ -1,9 +1,15 @@
 """ZenML materializers for the loop's own artifact types.
 
-Importing a materializer registers it with ZenML for its `ASSOCIATED_TYPES`.
+Importing a materializer registers it with ZenML for its `ASSOCIATED_TYPES`; the training
+step's model output is typed `Any`, so ZenML picks one of these by the value's type.
 """
 
 from materializers.annotation_snapshot_materializer import AnnotationSnapshotMaterializer
 from materializers.classifier_materializer import ClassifierCheckpointMaterializer
+from materializers.text_checkpoint_materializer import TextCheckpointMaterializer
 
-__all__ = ["AnnotationSnapshotMaterializer", "ClassifierCheckpointMaterializer"]
+__all__ = [
+    "AnnotationSnapshotMaterializer",
+    "ClassifierCheckpointMaterializer",
+    "TextCheckpointMaterializer",
+]

@@ -14,6 +14,7 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+from annotation_loop.task_types import get_task_type
 
 SNAPSHOT_FILE = "snapshot.json.gz"
 SUMMARY_FILE = "summary.md"
@@ -27,19 +28,40 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
         with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle:
             payload = json.loads(gzip.decompress(handle.read()))
         watermark = payload["watermark"]
+        task_type = get_task_type(payload["task"])
+        items = [
+            LabelledItem(
+                task_id=row["task_id"],
+                content_hash=row["content_hash"],
+                input_ref=row["input_ref"],
+                target=task_type.decode_target(row["target"]),
+            )
+            for row in payload["items"]
+        ]
         return AnnotationSnapshot(
             project_id=payload["project_id"],
+            task=payload["task"],
             labels=tuple(payload["labels"]),
-            items={row["task_id"]: LabelledItem(**row) for row in payload["items"]},
+            items={item.task_id: item for item in items},
             watermark=datetime.fromisoformat(watermark) if watermark else None,
             last_merge=MergeReport(**payload["last_merge"]),
         )
 
     def save(self, data: AnnotationSnapshot) -> None:
+        task_type = data.task_type
         payload = {
             "project_id": data.project_id,
+            "task": data.task,
             "labels": list(data.labels),
-            "items": [asdict(item) for item in data.items.values()],
+            "items": [
+                {
+                    "task_id": item.task_id,
+                    "content_hash": item.content_hash,
+                    "input_ref": item.input_ref,
+                    "target": task_type.encode_target(item.target),
+                }
+                for item in data.items.values()
+            ],
             "watermark": data.watermark.isoformat() if data.watermark else None,
             "last_merge": asdict(data.last_merge),
         }
@@ -48,6 +70,7 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
 
     def extract_metadata(self, data: AnnotationSnapshot) -> dict[str, MetadataType]:
         return {
+            "task": data.task,
             "labelled_items": len(data.items),
             "watermark": data.watermark.isoformat() if data.watermark else "",
             "label_counts": data.label_counts(),
@@ -63,7 +86,7 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
             f"Last fetch: {merge.fetched_tasks} changed tasks, {merge.added} added, "
             f"{merge.relabelled} relabelled, {merge.removed} removed, "
             f"{merge.cancelled} skipped/cancelled, {merge.empty} empty\n\n"
-            f"| label | items |\n|---|---|\n{rows}\n"
+            f"| label | annotated |\n|---|---|\n{rows}\n"
         )
         path = os.path.join(self.uri, SUMMARY_FILE)
         with self.artifact_store.open(path, "w") as handle:

@@ -7,9 +7,18 @@ from steps import predict_batch, push_predictions, sync_batch
 
 @pipeline(enable_cache=False, settings={"docker": DOCKER})
 def inference_pipeline(
-    source: DataSource, batch: str, project_name: str, labels: list[str], batch_size: int = 128
+    task: str,
+    source: DataSource,
+    batch: str,
+    project_name: str,
+    labels: list[str],
+    batch_size: int = 128,
 ) -> None:
-    """New objects of a batch -> Label Studio tasks -> production model's pre-annotations."""
-    batch_tasks = sync_batch(source=source, batch=batch, project_name=project_name, labels=labels)
-    predictions = predict_batch(batch_tasks=batch_tasks, source=source, batch_size=batch_size)
+    """New items of a batch -> Label Studio tasks -> production model's pre-annotations."""
+    batch_tasks = sync_batch(
+        task=task, source=source, batch=batch, project_name=project_name, labels=labels
+    )
+    predictions = predict_batch(
+        task=task, batch_tasks=batch_tasks, source=source, batch_size=batch_size
+    )
     push_predictions(batch_predictions=predictions)

@@ -9,6 +9,7 @@ from steps import evaluate_and_promote, fetch_annotations, train_model
 
 @pipeline(enable_cache=False, settings={"docker": DOCKER})
 def training_pipeline(
+    task: str,
     project_name: str,
     labels: list[str],
     source: DataSource,
@@ -17,8 +18,8 @@ def training_pipeline(
     continue_from_production: bool = False,
 ) -> None:
     """Annotations changed since the last run -> fine-tuned model version -> maybe production."""
-    snapshot = fetch_annotations(project_name=project_name, labels=labels)
-    classifier = train_model.with_options(settings={"resources": TRAINING_RESOURCES})(
+    snapshot = fetch_annotations(task=task, project_name=project_name, labels=labels)
+    model = train_model.with_options(settings={"resources": TRAINING_RESOURCES})(
         snapshot=snapshot,
         source=source,
         train_config=train_config,
@@ -26,7 +27,7 @@ def training_pipeline(
         continue_from_production=continue_from_production,
     )
     evaluate_and_promote(
-        classifier=classifier,
+        model=model,
         snapshot=snapshot,
         source=source,
         validation_fraction=validation_fraction,

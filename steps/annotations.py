@@ -3,9 +3,9 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop import image_classification
 from annotation_loop.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
+from annotation_loop.task_types import get_task_type
 from materializers import AnnotationSnapshotMaterializer
 
 logger = get_logger(__name__)
@@ -13,16 +13,16 @@ logger = get_logger(__name__)
 
 @step(output_materializers=AnnotationSnapshotMaterializer)
 def fetch_annotations(
-    project_name: str, labels: list[str]
+    task: str, project_name: str, labels: list[str]
 ) -> Annotated[AnnotationSnapshot, "annotation_snapshot"]:
     """Merges the tasks changed since the previous snapshot's watermark into a new one."""
     client = label_studio_from_stack()
     client.check()
     project_id = client.get_or_create_project(
-        project_name, image_classification.label_config(labels)
+        project_name, get_task_type(task).label_config(labels)
     )
     model = get_step_context().model
-    previous = previous_snapshot(model.name, project_id, labels, exclude_version_id=model.id)
+    previous = previous_snapshot(model.name, project_id, task, labels, exclude_version_id=model.id)
     snapshot = merge_changes(
         previous, client.iter_tasks_updated_since(project_id, previous.watermark)
     )

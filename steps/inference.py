@@ -1,28 +1,28 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel
 from zenml import get_step_context, log_metadata, step
 from zenml.exceptions import StepContextError
 from zenml.logger import get_logger
 
-from annotation_loop.image_classification import result_for_label
+import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
 from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.model_registry import (
-    CLASSIFIER_ARTIFACT,
+    MODEL_ARTIFACT,
     label_studio_from_stack,
     load_artifact,
     prediction_model_version,
 )
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport
-from annotation_loop.vision import predict_images
+from annotation_loop.task_types import get_task_type
 
 logger = get_logger(__name__)
 
 
 class TaskPrediction(BaseModel):
     task_id: int
-    label: str
+    result: list[dict[str, Any]]  # Label Studio result regions
     score: float
 
 
@@ -31,12 +31,12 @@ class BatchPredictions(BaseModel):
     model_version: str | None  # None: no production model yet, nothing predicted
     predictions: list[TaskPrediction] = []
     already_predicted: int = 0
-    unreadable: list[str] = []  # corrupt or vanished objects
+    unreadable: list[str] = []  # corrupt or vanished items
 
 
 @step
 def predict_batch(
-    batch_tasks: SyncReport, source: DataSource, batch_size: int
+    task: str, batch_tasks: SyncReport, source: DataSource, batch_size: int
 ) -> Annotated[BatchPredictions, "batch_predictions"]:
     """Predicts, with the production model, the batch's tasks that lack its prediction."""
     try:
@@ -48,23 +48,25 @@ def predict_batch(
             batch_tasks.batch,
         )
         return BatchPredictions(project_id=batch_tasks.project_id, model_version=None)
+    task_type = get_task_type(task)
     model_version = prediction_model_version(model.name, str(model.version))
     client = label_studio_from_stack()
     done = client.task_ids_with_prediction(
         batch_tasks.project_id, model_version, [t.task_id for t in batch_tasks.tasks]
     )
-    todo = [task for task in batch_tasks.tasks if task.task_id not in done]
-    task_by_uri = {task.uri: task.task_id for task in todo}
-    checkpoint = load_artifact(model, CLASSIFIER_ARTIFACT)
-    store = ObjectStore(source)
-    readable = ((uri, data) for uri, data in store.read_many(task_by_uri) if data is not None)
-    predictions, _ = predict_images(checkpoint, readable, batch_size=batch_size)
-    unreadable = sorted(set(task_by_uri) - {p.key for p in predictions})
+    todo = {str(t.task_id): t for t in batch_tasks.tasks if t.task_id not in done}
+    inputs = task_type.load_inputs(ObjectStore(source), ((k, t.input_ref) for k, t in todo.items()))
+    predictions, _ = task_type.predict(
+        load_artifact(model, MODEL_ARTIFACT),
+        ((key, data) for key, data in inputs if data is not None),
+        batch_size=batch_size,
+    )
+    unreadable = sorted(set(todo) - {p.key for p in predictions}, key=int)
     if unreadable:
         logger.warning(
-            "%d objects could not be read or decoded and got no prediction, e.g. %s",
+            "%d items could not be read or used and got no prediction, e.g. %s",
             len(unreadable),
-            unreadable[0],
+            todo[unreadable[0]].uri,
         )
     logger.info(
         "Predicted %d tasks of %s with %s (%d already had its prediction)",
@@ -77,11 +79,15 @@ def predict_batch(
         project_id=batch_tasks.project_id,
         model_version=model_version,
         predictions=[
-            TaskPrediction(task_id=task_by_uri[p.key], label=p.label, score=p.score)
+            TaskPrediction(
+                task_id=int(p.key),
+                result=task_type.result_for_target(p.target, todo[p.key].input_ref),
+                score=p.score,
+            )
             for p in predictions
         ],
         already_predicted=len(done),
-        unreadable=unreadable,
+        unreadable=[todo[key].uri for key in unreadable],
     )
 
 
@@ -96,7 +102,7 @@ def push_predictions(batch_predictions: BatchPredictions) -> Annotated[int, "pus
         [
             PredictionIn(
                 task_id=p.task_id,
-                result=result_for_label(p.label),
+                result=p.result,
                 score=p.score,
                 model_version=batch_predictions.model_version,
             )

@@ -6,28 +6,32 @@ from zenml.logger import get_logger
 from annotation_loop.model_registry import label_studio_from_stack
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport, ensure_project, sync_batch_to_project
+from annotation_loop.task_types import get_task_type
 
 logger = get_logger(__name__)
 
 
 @step
 def sync_batch(
-    source: DataSource, batch: str, project_name: str, labels: list[str]
+    task: str, source: DataSource, batch: str, project_name: str, labels: list[str]
 ) -> Annotated[SyncReport, "batch_tasks"]:
-    """Creates Label Studio tasks for the batch's new objects; lists all of its tasks."""
+    """Creates Label Studio tasks for the batch's new items; lists all of its tasks."""
+    task_type = get_task_type(task)
     client = label_studio_from_stack()
     client.check()
     store = ObjectStore(source)
-    project_id = ensure_project(client, store, project_name, labels)
-    report = sync_batch_to_project(client, project_id, store, batch)
+    project_id = ensure_project(client, store, project_name, labels, task_type)
+    report = sync_batch_to_project(client, project_id, store, batch, task_type)
     logger.info(
-        "Synced %s: %d objects, %d new tasks, %d already in project %r, %d non-images skipped",
+        "Synced %s: %d items, %d new tasks, %d already in project %r, %d files skipped, "
+        "%d problems",
         batch,
         report.listed,
         report.created,
         report.already_present,
         project_name,
         len(report.skipped_keys),
+        len(report.problems),
     )
     log_metadata(
         metadata={
@@ -35,7 +39,8 @@ def sync_batch(
             "listed": report.listed,
             "created": report.created,
             "already_present": report.already_present,
-            "skipped_non_images": len(report.skipped_keys),
+            "skipped_files": len(report.skipped_keys),
+            "problems": report.problems[:20],
             "project_url": client.project_url(project_id),
         }
     )

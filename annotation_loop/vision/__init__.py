@@ -19,16 +19,10 @@ from annotation_loop.vision.classifier import (
     train_classifier,
 )
 from annotation_loop.vision.images import CorruptImageError, decode_image
-from annotation_loop.vision.metrics import (
-    ClassificationMetrics,
-    compute_metrics,
-    evaluate_classifier,
-    plot_confusion_matrix,
-)
+from annotation_loop.vision.metrics import evaluate_classifier
 
 __all__ = [
     "KNOWN_ARCHS",
-    "ClassificationMetrics",
     "ClassifierCheckpoint",
     "CorruptImageError",
     "EmptyTrainingSetError",
@@ -38,10 +32,8 @@ __all__ = [
     "TrainingReport",
     "WeightsUnavailableError",
     "build_classifier",
-    "compute_metrics",
     "decode_image",
     "evaluate_classifier",
-    "plot_confusion_matrix",
     "predict_images",
     "train_classifier",
 ]

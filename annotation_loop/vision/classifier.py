@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # not tqdm.auto: it calls iter() on a DataLoader twice
 
+from annotation_loop.accelerator import autocast, best_device, describe
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
 from annotation_loop.vision.backbones import StateDict, build_classifier, head_prefix
 from annotation_loop.vision.images import (
@@ -92,18 +92,6 @@ class TrainingReport:
     skipped_keys: list[str]  # images that could not be decoded
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _describe(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-
-
-def _autocast(device: torch.device) -> AbstractContextManager[None]:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cuda":
         return model.to(device).to(memory_format=torch.channels_last)
@@ -168,7 +156,7 @@ def _train_epoch(
     for batch in loader:
         skipped.update(batch.corrupt_keys)
         if batch.keys:
-            with _autocast(device):
+            with autocast(device):
                 logits = model(_images_on(batch, device))
             targets = batch.targets.to(device, non_blocking=True)
             loss = F.cross_entropy(logits.float(), targets)
@@ -203,7 +191,7 @@ def train_classifier(
         head = head_prefix(config.arch)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith(head))
-    device = _device()
+    device = best_device()
     model = _to_device(model, device)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
@@ -238,7 +226,7 @@ def train_classifier(
         state_dict={name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()},
     )
     report = TrainingReport(
-        device=_describe(device),
+        device=describe(device),
         epochs=config.epochs,
         examples=count,
         images_per_second=count * config.epochs / elapsed,
@@ -266,7 +254,7 @@ def predict_images(
     The image bytes are held in memory while predicting. `num_workers=None` picks a
     sensible number of decoding processes for the device.
     """
-    device = _device()
+    device = best_device()
     model = _to_device(checkpoint.build_module(), device)
     items = [ImageItem(key, data, -1) for key, data in images]
     workers = _default_workers(device) if num_workers is None else num_workers
@@ -278,7 +266,7 @@ def predict_images(
             skipped.extend(batch.corrupt_keys)
             if not batch.keys:
                 continue
-            with _autocast(device):
+            with autocast(device):
                 logits = model(_images_on(batch, device))
             scores, indices = logits.float().softmax(dim=1).max(dim=1)
             predictions.extend(

@@ -10,6 +10,7 @@ from support import CONFIG
 
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+from annotation_loop.task_types import get_task_type
 
 
 @pytest.fixture
@@ -26,9 +27,11 @@ def project(client: LabelStudioClient, unique_name: str) -> Iterator[int]:
     client.delete_project(project_id)
 
 
-def settings_for(services: Settings, unique_name: str, cloud: str) -> Settings:
+def settings_for(services: Settings, unique_name: str, cloud: str, task: str) -> Settings:
     """Tests share the servers: each gets its own project, model, bucket and data prefix."""
     update: dict = {
+        "task": task,
+        "labels": list(get_task_type(task).defaults.labels),
         "project_name": unique_name,
         "model_name": unique_name.replace("-", "_"),
         "dataset": unique_name,
@@ -53,11 +56,12 @@ def settings_for(services: Settings, unique_name: str, cloud: str) -> Settings:
 @pytest.fixture
 def cloud_settings(
     services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str], Settings]:
-    """`cloud_settings("gcp")`: the test's Settings, with the clients' environment set."""
+) -> Callable[..., Settings]:
+    """`cloud_settings("gcp", task="ner")`: the test's Settings (of the image task type unless
+    told otherwise), with the clients' environment set."""
 
-    def make(cloud: str) -> Settings:
-        settings = settings_for(services, unique_name, cloud)
+    def make(cloud: str, task: str = "image") -> Settings:
+        settings = settings_for(services, unique_name, cloud, task)
         for name, value in settings.client_environment().items():
             monkeypatch.setenv(name, value)
         return settings

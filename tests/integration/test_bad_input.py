@@ -7,7 +7,6 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 import run
-from annotation_loop import demo, image_classification
 from annotation_loop.cors import missing_cors_fix
 from annotation_loop.errors import (
     ConfigurationError,
@@ -18,6 +17,8 @@ from annotation_loop.errors import (
 )
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types.choices import result_for_label
+from annotation_loop.vision.mnist import seed_mnist_batches
 
 pytestmark = pytest.mark.integration
 
@@ -114,13 +115,13 @@ def test_an_unknown_cloud_is_a_usage_error():
 def test_unknown_label_in_an_annotation_stops_training(cloud_settings):
     settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
-    demo.seed_mnist_batches(store, batches=1, batch_size=10, seed=3)
+    seed_mnist_batches(store, batches=1, batch_size=10, seed=3)
     synced = run.run_inference("local", settings, rerun=False)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
-    task_id = next(iter(synced.task_uris))
-    client.create_annotation(task_id, image_classification.result_for_label("eleven"))
+    task_id = synced.tasks[0].task_id
+    client.create_annotation(task_id, result_for_label("eleven", "image"))
     with pytest.raises(UnknownLabelError) as exc:
         run.run_training("local", settings, rerun=False)
     assert "'eleven'" in one_line(exc)
@@ -129,7 +130,7 @@ def test_unknown_label_in_an_annotation_stops_training(cloud_settings):
 def test_corrupt_images_are_skipped_and_empty_batches_refused(cloud_settings):
     settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
-    truth = demo.seed_mnist_batches(store, batches=2, batch_size=12, seed=4)
+    truth = seed_mnist_batches(store, batches=2, batch_size=12, seed=4)
     store.write_bytes("batch_2/corrupt.png", b"this is not a png")
     store.write_bytes("batch_3/notes.txt", b"no images here")
 
@@ -138,17 +139,17 @@ def test_corrupt_images_are_skipped_and_empty_batches_refused(cloud_settings):
     )
     first = run.run_inference("local", settings, rerun=False)
     prefix = store.source.dataset_uri + "/"
-    for task_id, uri in first.task_uris.items():
+    for task_id, uri in ((t.task_id, t.uri) for t in first.tasks):
         client.create_annotation(
-            task_id, image_classification.result_for_label(truth[uri.removeprefix(prefix)])
+            task_id, result_for_label(truth[uri.removeprefix(prefix)], "image")
         )
     run.run_training("local", settings, rerun=False)
 
     second = run.run_inference("local", settings, rerun=True)
     assert second.batch == "batch_2"
-    assert len(second.task_uris) == 13, "the corrupt file still becomes a task for people"
+    assert len(second.tasks) == 13, "the corrupt file still becomes a task for people"
     assert len(second.predictions) == 12, "everything but the corrupt file is pre-annotated"
 
     with pytest.raises(StorageError) as exc:
         run.run_inference("local", settings, rerun=True)
-    assert "batch_3" in one_line(exc) and "no JPEG/PNG" in one_line(exc)
+    assert "batch_3" in one_line(exc) and "no items for image classification" in one_line(exc)

@@ -4,43 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import pytest
+from support import project_tasks
 from zenml.client import Client
 from zenml.enums import ModelStages
 
 import run
-from annotation_loop import demo, image_classification
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
-from annotation_loop.oracle import OracleTask, label_with_truth
-from annotation_loop.settings import CLOUDS, Settings
+from annotation_loop.settings import CLOUDS
 from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.choices import result_for_label
+from annotation_loop.vision.mnist import seed_mnist_batches
 
 pytestmark = pytest.mark.integration
 
 BATCH_SIZE = 40
-
-
-def project_tasks(settings: Settings, project_id: int) -> list[dict]:
-    """Every task with its predictions and annotations, straight from the REST API."""
-    response = httpx.get(
-        f"{settings.label_studio_url}/api/tasks",
-        params={"project": project_id, "page_size": 10_000, "fields": "all"},
-        headers={"Authorization": f"Token {settings.label_studio_api_key.get_secret_value()}"},
-        timeout=60,
-    )
-    response.raise_for_status()
-    body = response.json()
-    return body["tasks"] if isinstance(body, dict) else body
-
-
-def oracle_labels(client, settings, cloud, outcome, truth):
-    prefix = settings.data_source(cloud).dataset_uri + "/"
-    tasks = [
-        OracleTask(task_id, uri.removeprefix(prefix), (outcome.predictions or {}).get(task_id))
-        for task_id, uri in (outcome.task_uris or {}).items()
-    ]
-    return label_with_truth(client, tasks, truth)
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
@@ -49,7 +28,7 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     settings = cloud_settings(cloud)
     store = ObjectStore(settings.data_source(cloud))
     store.ensure_bucket()
-    truth = demo.seed_mnist_batches(store, batches=3, batch_size=BATCH_SIZE, seed=1)
+    truth = seed_mnist_batches(store, batches=3, batch_size=BATCH_SIZE, seed=1)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
@@ -62,21 +41,21 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     # Inference before any model: tasks, no pre-annotations; a re-run adds nothing.
     synced = run.run_inference(cloud, settings, rerun=False)
     assert synced.batch == "batch_1"
-    assert len(synced.task_uris) == BATCH_SIZE
+    assert len(synced.tasks) == BATCH_SIZE
     assert synced.model_version is None
     again = run.run_inference(cloud, settings, rerun=False)
-    assert again.task_uris == synced.task_uris
+    assert again.tasks == synced.tasks
     project_id = client.get_or_create_project(
-        settings.project_name, image_classification.label_config(settings.labels)
+        settings.project_name, get_task_type("image").label_config(settings.labels)
     )
     assert len(project_tasks(settings, project_id)) == BATCH_SIZE
 
-    oracle_labels(client, settings, cloud, synced, truth)
+    run.label_batch_with_oracle(client, settings, cloud, synced, truth)
     trained = run.run_training(cloud, settings, rerun=True)
     assert trained.model_version == "1"
     assert trained.promoted is True, "the first model has nothing to beat"
     assert trained.labelled_items == BATCH_SIZE
-    assert trained.validation_accuracy is not None and trained.validation_accuracy > 0.2
+    assert trained.validation_score is not None and trained.validation_score > 0.2
 
     # No new annotations: no run, no new model version.
     idle = run.run_training(cloud, settings, rerun=True)
@@ -91,7 +70,7 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     assert inferred.model_version == model_version
     assert len(inferred.predictions) == BATCH_SIZE
     tasks = {t["id"]: t for t in project_tasks(settings, project_id)}
-    for task_id in inferred.task_uris:
+    for task_id in (t.task_id for t in inferred.tasks):
         (prediction,) = tasks[task_id]["predictions"]
         assert prediction["model_version"] == model_version
         assert 0 < prediction["score"] <= 1
@@ -104,7 +83,7 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     tasks = project_tasks(settings, project_id)
     assert all(len(t["predictions"]) == 1 for t in tasks)
 
-    report = oracle_labels(client, settings, cloud, inferred, truth)
+    report = run.label_batch_with_oracle(client, settings, cloud, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE
     second = run.run_training(cloud, settings, rerun=True)
     assert second.model_version == "2"
@@ -137,35 +116,32 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
 def test_half_finished_uploads_complete_without_duplicates(cloud_settings):
     settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
-    truth = demo.seed_mnist_batches(store, batches=2, batch_size=BATCH_SIZE, seed=2)
+    truth = seed_mnist_batches(store, batches=2, batch_size=BATCH_SIZE, seed=2)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
     project_id = client.get_or_create_project(
-        settings.project_name, image_classification.label_config(settings.labels)
+        settings.project_name, get_task_type("image").label_config(settings.labels)
     )
     # A sync that died after importing the first half of the batch.
-    listing = store.list_batch("batch_1")
-    half = listing.objects[: BATCH_SIZE // 2]
-    client.import_tasks(
-        project_id,
-        [image_classification.task_data(o, store.label_studio_uri(o.uri)) for o in half],
-    )
+    image = get_task_type("image")
+    half = image.list_items(store, "batch_1").items[: BATCH_SIZE // 2]
+    client.import_tasks(project_id, [image.task_data(item, store) for item in half])
     synced = run.run_inference("local", settings, rerun=False)
-    assert len(synced.task_uris) == BATCH_SIZE
+    assert len(synced.tasks) == BATCH_SIZE
     assert len(project_tasks(settings, project_id)) == BATCH_SIZE
 
-    oracle_labels(client, settings, "local", synced, truth)
+    run.label_batch_with_oracle(client, settings, "local", synced, truth)
     assert run.run_training("local", settings, rerun=False).model_version == "1"
     # An upload of predictions that died half-way: the re-run pushes only the rest.
     model_version = f"{settings.model_name}:1"
     second_batch = run.run_inference("local", settings, rerun=True)
     assert len(second_batch.predictions) == BATCH_SIZE
-    batch_1_ids = sorted(synced.task_uris)
+    batch_1_ids = sorted(t.task_id for t in synced.tasks)
     client.import_predictions(
         project_id,
         [
-            PredictionIn(t, image_classification.result_for_label("3"), 0.5, model_version)
+            PredictionIn(t, result_for_label("3", "image"), 0.5, model_version)
             for t in batch_1_ids[: BATCH_SIZE // 2]
         ],
     )

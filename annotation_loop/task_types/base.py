@@ -1,0 +1,170 @@
+"""What a task type is: everything the loop needs to know about one kind of labelling.
+
+A task type is a small unit with no ZenML in it: its Label Studio label config, how the
+bucket's raw items become task data, how annotations become training targets, the model
+(train, predict, evaluate), and how predictions become Label Studio results. The steps
+and pipelines only ever talk to this interface, so a new kind of labelling is one new
+module (registered in `annotation_loop.task_types`) plus its configs.
+
+Targets are a task type's own Python values (a label, a tuple of spans); they are stored in
+snapshots through `encode_target` / `decode_target`, which must round-trip.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from PIL.Image import Image
+
+from annotation_loop.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One thing to label: an image object, a text file, or one row of a text file."""
+
+    key: str  # relative to the dataset: "batch_1/00001.png", "batch_1/reviews.jsonl#42"
+    uri: str  # where it lives: the object's URI, plus "#<row id>" for a row
+    batch: str
+    content_hash: str  # the task's identity: the same content is never imported twice
+    text: str | None = None  # the item's text, for text task types
+
+
+@dataclass
+class ItemListing:
+    """The items of one batch, and what was left out of it and why."""
+
+    batch: str
+    items: list[SourceItem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # keys of files this task type ignores
+    problems: list[str] = field(default_factory=list)  # one line each: bad rows, encodings
+
+
+@dataclass(frozen=True)
+class Example:
+    """A model input with its target: for training and evaluation."""
+
+    key: str
+    input: Any  # image bytes, or a text
+    target: Any
+
+
+@dataclass(frozen=True)
+class Prediction:
+    key: str
+    target: Any
+    score: float  # the model's confidence in `target`, in [0, 1]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's scores on a validation split."""
+
+    metrics: dict[str, Any]  # JSON-able, logged on the model version
+    figure: Image  # the picture that explains the metrics (confusion matrix, per-type F1)
+
+    def score(self, metric: str) -> float:
+        return float(self.metrics[metric])
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What the demo labels, unless LOOP_* settings say otherwise."""
+
+    project_name: str
+    model_name: str
+    dataset: str  # the prefix under the bucket that holds batch_1/, batch_2/, ...
+    labels: tuple[str, ...]
+
+
+class TaskType(ABC):
+    """One kind of labelling. Subclasses import their model libraries lazily, inside methods,
+    so that choosing a task type costs nothing until a model is needed."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # "image classification"
+    promotion_metric: ClassVar[str]  # the `Evaluation.metrics` key a new version must beat
+    defaults: ClassVar[TaskDefaults]
+    from_name: ClassVar[str] = "label"  # the control tag's name in the label config
+    # Whether tasks point into the bucket (so Label Studio needs a source storage to show
+    # them) or carry their content themselves.
+    items_in_bucket: ClassVar[bool]
+
+    # -- Label Studio ------------------------------------------------------------------
+    @abstractmethod
+    def label_config(self, labels: Sequence[str]) -> str:
+        """The project's XML label config."""
+
+    @abstractmethod
+    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
+        """A task's `data`: what annotators see, plus `uri`, `key`, `batch`, `content_hash`."""
+
+    @abstractmethod
+    def input_ref(self, data: Mapping[str, Any]) -> str:
+        """What a snapshot keeps to rebuild the model input from a task's data: the object
+        URI for bytes that stay in the bucket, the text itself for texts."""
+
+    @abstractmethod
+    def target_from_result(
+        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
+    ) -> Any | None:
+        """The target an annotation or prediction result encodes; None if it labels nothing.
+        Raises a `LoopError` naming `where` (e.g. "task 12") for results that cannot be used."""
+
+    @abstractmethod
+    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
+        """The Label Studio result regions of `target` (with per-region scores if any)."""
+
+    # -- storage -----------------------------------------------------------------------
+    @abstractmethod
+    def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
+        """The batch's items, with their content hashes."""
+
+    @abstractmethod
+    def load_inputs(
+        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[str, Any | None]]:
+        """`(key, input)` for each `(key, input_ref)`; None for an input that is gone."""
+
+    # -- snapshots ---------------------------------------------------------------------
+    def encode_target(self, target: Any) -> Any:
+        """A JSON-able form of `target`."""
+        return target
+
+    def decode_target(self, encoded: Any) -> Any:
+        return encoded
+
+    # -- the model ---------------------------------------------------------------------
+    @abstractmethod
+    def train(
+        self,
+        examples: Sequence[Example],
+        labels: Sequence[str],
+        config: Mapping[str, Any],
+        init: Any | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """(trained model artifact, JSON-able training report); continues from `init`."""
+
+    @abstractmethod
+    def predict(
+        self, model: Any, inputs: Iterable[tuple[str, Any]], batch_size: int
+    ) -> tuple[list[Prediction], list[str]]:
+        """Predictions for `(key, input)` pairs, and the keys of inputs it could not use."""
+
+    @abstractmethod
+    def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
+        """Scores on labelled examples; `metrics` holds `promotion_metric`."""
+
+    # -- the demo ----------------------------------------------------------------------
+    @abstractmethod
+    def seed_demo(
+        self, store: ObjectStore, batches: int, batch_size: int, seed: int
+    ) -> dict[str, Any]:
+        """Writes the demo dataset's batches (keeping existing ones); item key -> true target."""
+
+    def same_target(self, a: Any, b: Any) -> bool:
+        """Whether a pre-annotation needs no change to become the annotation."""
+        return bool(a == b)

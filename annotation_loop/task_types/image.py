@@ -1,0 +1,120 @@
+"""Image classification: one label per image, a pretrained CNN fine-tuned with torch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from annotation_loop.storage import IMAGE_SUFFIXES, ObjectStore
+from annotation_loop.task_types import choices
+from annotation_loop.task_types.base import (
+    Evaluation,
+    Example,
+    ItemListing,
+    Prediction,
+    SourceItem,
+    TaskDefaults,
+    TaskType,
+)
+
+TO_NAME = "image"
+
+
+class ImageClassification(TaskType):
+    name = "image"
+    description = "image classification"
+    promotion_metric = "accuracy"
+    items_in_bucket = True
+    defaults = TaskDefaults(
+        project_name="MNIST digits",
+        model_name="digits_classifier",
+        dataset="mnist",
+        labels=tuple(str(digit) for digit in range(10)),
+    )
+
+    def label_config(self, labels: Sequence[str]) -> str:
+        return choices.choices_config(
+            f'<Image name="{TO_NAME}" value="$image" zoom="true"/>', TO_NAME, labels
+        )
+
+    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
+        return {
+            "image": store.label_studio_uri(item.uri),
+            "uri": item.uri,
+            "key": item.key,
+            "batch": item.batch,
+            "content_hash": item.content_hash,
+        }
+
+    def input_ref(self, data: Mapping[str, Any]) -> str:
+        return str(data["uri"])  # the bytes stay in the bucket
+
+    def target_from_result(
+        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
+    ) -> str | None:
+        return choices.label_from_result(result, labels, where)
+
+    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
+        return choices.result_for_label(str(target), TO_NAME)
+
+    def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
+        listing = store.list_batch(batch, IMAGE_SUFFIXES)
+        return ItemListing(
+            batch=batch,
+            items=[
+                SourceItem(key=o.key, uri=o.uri, batch=batch, content_hash=o.content_hash)
+                for o in listing.objects
+            ],
+            skipped=listing.skipped,
+        )
+
+    def load_inputs(
+        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[str, bytes | None]]:
+        keys_by_uri: dict[str, list[str]] = {}
+        for key, uri in refs:
+            keys_by_uri.setdefault(uri, []).append(key)
+        for uri, data in store.read_many(keys_by_uri):
+            for key in keys_by_uri[uri]:
+                yield key, data
+
+    def train(
+        self,
+        examples: Sequence[Example],
+        labels: Sequence[str],
+        config: Mapping[str, Any],
+        init: Any | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        from annotation_loop.vision import LabelledImage, TrainConfig, train_classifier
+
+        images = [LabelledImage(e.key, e.input, e.target) for e in examples]
+        checkpoint, report = train_classifier(images, labels, TrainConfig(**config), init=init)
+        summary = asdict(report)
+        summary["skipped_keys"] = report.skipped_keys[:20]
+        summary["items_per_second"] = summary.pop("images_per_second")
+        return checkpoint, summary
+
+    def predict(
+        self, model: Any, inputs: Iterable[tuple[str, Any]], batch_size: int
+    ) -> tuple[list[Prediction], list[str]]:
+        from annotation_loop.vision import predict_images
+
+        predictions, corrupt = predict_images(model, inputs, batch_size=batch_size)
+        return [Prediction(p.key, p.label, p.score) for p in predictions], corrupt
+
+    def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
+        from annotation_loop.classification_metrics import plot_confusion_matrix
+        from annotation_loop.vision import LabelledImage, evaluate_classifier
+
+        metrics = evaluate_classifier(
+            model, [LabelledImage(e.key, e.input, e.target) for e in examples]
+        )
+        return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+
+    def seed_demo(
+        self, store: ObjectStore, batches: int, batch_size: int, seed: int
+    ) -> dict[str, Any]:
+        from annotation_loop.vision.mnist import seed_mnist_batches
+
+        return seed_mnist_batches(store, batches, batch_size, seed)

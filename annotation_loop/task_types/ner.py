@@ -1,0 +1,111 @@
+"""Named-entity recognition: labelled character spans of a text, a transformers token
+classifier fine-tuned on BIO tags aligned to the tokenizer's offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
+from annotation_loop.task_types.choices import check_labels
+from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
+from annotation_loop.text.datasets import WNUT_TYPES
+from annotation_loop.text.spans import Span, result_from_spans, spans_from_result
+
+Spans = tuple[Span, ...]
+
+
+class NamedEntityRecognition(TextTaskType):
+    name = "ner"
+    description = "named-entity recognition"
+    promotion_metric = "f1"  # entity-level, micro-averaged (seqeval semantics)
+    defaults = TaskDefaults(
+        project_name="Tweet entities",
+        model_name="tweet_tagger",
+        dataset="tweets",
+        labels=WNUT_TYPES,
+    )
+
+    def label_config(self, labels: Sequence[str]) -> str:
+        check_labels(labels)
+        options = "\n    ".join(f"<Label value={quoteattr(label)}/>" for label in labels)
+        # Word granularity: an annotator's selection snaps to whole words, as predictions do.
+        return (
+            "<View>\n"
+            f'  <Labels name="{self.from_name}" toName="{TO_NAME}">\n'
+            f"    {options}\n"
+            "  </Labels>\n"
+            f'  <Text name="{TO_NAME}" value="$text" granularity="word"/>\n'
+            "</View>"
+        )
+
+    def target_from_result(
+        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
+    ) -> Spans:
+        # No spans is a label too: "this text names no entity".
+        spans = spans_from_result(result, input_ref, labels, self.from_name, where)
+        return tuple(Span(s.start, s.end, s.label) for s in spans)
+
+    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
+        return result_from_spans(target, input_ref, self.from_name, TO_NAME)
+
+    def encode_target(self, target: Any) -> Any:
+        return [[span.start, span.end, span.label] for span in target]
+
+    def decode_target(self, encoded: Any) -> Spans:
+        return tuple(Span(int(start), int(end), str(label)) for start, end, label in encoded)
+
+    def same_target(self, a: Any, b: Any) -> bool:
+        def plain(spans: Spans) -> set[tuple[int, int, str]]:
+            return {(s.start, s.end, s.label) for s in spans}
+
+        return plain(a) == plain(b)
+
+    def train(
+        self,
+        examples: Sequence[Example],
+        labels: Sequence[str],
+        config: Mapping[str, Any],
+        init: Any | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        from annotation_loop.text.examples import SpanExample
+        from annotation_loop.text.pretrained import TextTrainConfig
+        from annotation_loop.text.tagger import train_tagger
+
+        checkpoint, report = train_tagger(
+            [SpanExample(e.key, e.input, tuple(e.target)) for e in examples],
+            labels,
+            TextTrainConfig(**config),
+            init=init,
+        )
+        summary = asdict(report)
+        summary["items_per_second"] = summary.pop("texts_per_second")
+        return checkpoint, summary
+
+    def predict(
+        self, model: Any, inputs: Iterable[tuple[str, Any]], batch_size: int
+    ) -> tuple[list[Prediction], list[str]]:
+        from annotation_loop.text.tagger import predict_spans
+
+        predictions = predict_spans(model, inputs, batch_size=batch_size)
+        return [Prediction(p.key, tuple(p.spans), p.score) for p in predictions], []
+
+    def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
+        from annotation_loop.text.entity_metrics import plot_entity_scores
+        from annotation_loop.text.examples import SpanExample
+        from annotation_loop.text.tagger import evaluate_tagger
+
+        metrics = evaluate_tagger(
+            model, [SpanExample(e.key, e.input, tuple(e.target)) for e in examples]
+        )
+        return Evaluation(metrics.to_metadata(), plot_entity_scores(metrics))
+
+    def seed_demo(
+        self, store: ObjectStore, batches: int, batch_size: int, seed: int
+    ) -> dict[str, Any]:
+        from annotation_loop.text.datasets import seed_tweet_batches
+
+        return seed_tweet_batches(store, batches, batch_size, seed)

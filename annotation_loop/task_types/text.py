@@ -1,0 +1,87 @@
+"""Text classification: one label per text, a transformers encoder fine-tuned end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types import choices
+from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
+from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
+from annotation_loop.text.datasets import REVIEW_LABELS
+
+
+class TextClassification(TextTaskType):
+    name = "text"
+    description = "text classification"
+    promotion_metric = "accuracy"
+    defaults = TaskDefaults(
+        project_name="Movie reviews",
+        model_name="review_classifier",
+        dataset="reviews",
+        labels=REVIEW_LABELS,
+    )
+
+    def label_config(self, labels: Sequence[str]) -> str:
+        return choices.choices_config(f'<Text name="{TO_NAME}" value="$text"/>', TO_NAME, labels)
+
+    def target_from_result(
+        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
+    ) -> str | None:
+        return choices.label_from_result(result, labels, where)
+
+    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
+        return choices.result_for_label(str(target), TO_NAME)
+
+    def train(
+        self,
+        examples: Sequence[Example],
+        labels: Sequence[str],
+        config: Mapping[str, Any],
+        init: Any | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        from annotation_loop.text.classifier import train_text_classifier
+        from annotation_loop.text.examples import TextExample
+        from annotation_loop.text.pretrained import TextTrainConfig
+
+        checkpoint, report = train_text_classifier(
+            [TextExample(e.key, e.input, e.target) for e in examples],
+            labels,
+            TextTrainConfig(**config),
+            init=init,
+        )
+        summary = asdict(report)
+        summary["items_per_second"] = summary.pop("texts_per_second")
+        return checkpoint, summary
+
+    def predict(
+        self, model: Any, inputs: Iterable[tuple[str, Any]], batch_size: int
+    ) -> tuple[list[Prediction], list[str]]:
+        from annotation_loop.text.classifier import predict_texts
+
+        pairs = list(inputs)
+        predictions = predict_texts(model, pairs, batch_size=batch_size)
+        predicted = {p.key for p in predictions}
+        return (
+            [Prediction(p.key, p.label, p.score) for p in predictions],
+            [key for key, _ in pairs if key not in predicted],  # empty texts
+        )
+
+    def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
+        from annotation_loop.classification_metrics import plot_confusion_matrix
+        from annotation_loop.text.classifier import evaluate_text_classifier
+        from annotation_loop.text.examples import TextExample
+
+        metrics = evaluate_text_classifier(
+            model, [TextExample(e.key, e.input, e.target) for e in examples]
+        )
+        return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+
+    def seed_demo(
+        self, store: ObjectStore, batches: int, batch_size: int, seed: int
+    ) -> dict[str, Any]:
+        from annotation_loop.text.datasets import seed_review_batches
+
+        return seed_review_batches(store, batches, batch_size, seed)

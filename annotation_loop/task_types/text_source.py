@@ -1,0 +1,61 @@
+"""What text task types share: items are texts, from `.txt` files or rows of JSON/CSV files,
+kept inside the task so annotators, training and inference all read the same string."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types.base import ItemListing, SourceItem, TaskType
+from annotation_loop.text.items import TEXT_SUFFIXES, item_key, parse_text_file, text_hash
+
+TO_NAME = "text"
+
+
+class TextTaskType(TaskType):
+    """Base of the task types whose input is one text."""
+
+    items_in_bucket = False
+
+    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
+        return {
+            "text": item.text,
+            "uri": item.uri,
+            "key": item.key,
+            "batch": item.batch,
+            "content_hash": item.content_hash,
+        }
+
+    def input_ref(self, data: Mapping[str, Any]) -> str:
+        return str(data["text"])
+
+    def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
+        """Reads the batch's text files (texts live in the tasks, so a sync needs them) and
+        gives each non-empty text an identity from its content."""
+        listing = store.list_batch(batch, TEXT_SUFFIXES)
+        result = ItemListing(batch=batch, skipped=listing.skipped)
+        by_uri = {obj.uri: obj for obj in listing.objects}
+        for uri, data in store.read_many(by_uri):
+            obj = by_uri[uri]
+            if data is None:
+                result.problems.append(f"{obj.key}: deleted while being read")
+                continue
+            parsed = parse_text_file(obj.key, data, store.source.text_field, store.source.id_field)
+            result.problems.extend(f"{obj.key}: {problem}" for problem in parsed.problems)
+            for row in parsed.rows:
+                result.items.append(
+                    SourceItem(
+                        key=item_key(obj.key, row.row_id),
+                        uri=f"{uri}#{row.row_id}" if row.row_id else uri,
+                        batch=batch,
+                        content_hash=text_hash(row.text),
+                        text=row.text,
+                    )
+                )
+        return result
+
+    def load_inputs(
+        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[str, str]]:
+        yield from refs  # the reference is the text itself

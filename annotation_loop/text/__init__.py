@@ -1,0 +1,1 @@
+"""Text task types' building blocks: transformers models, spans, text items. No ZenML."""

@@ -1,0 +1,200 @@
+"""Fine-tune a transformer to classify texts, and predict a label for new ones.
+
+A text longer than the model's window is split into overlapping windows: each is trained
+on with the text's label, and at prediction time the windows' probabilities are averaged,
+so no part of a long text is ever cut off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from annotation_loop.accelerator import autocast, best_device, describe
+from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
+from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.text.examples import TextExample
+from annotation_loop.text.pretrained import (
+    Head,
+    TextCheckpoint,
+    TextTrainConfig,
+    TextTrainingReport,
+    Window,
+    batched,
+    fine_tune,
+    load_checkpoint,
+    load_pretrained,
+    padding_collate,
+    save_checkpoint,
+)
+
+HEAD: Head = "sequence_classification"
+
+
+@dataclass(frozen=True)
+class TextPrediction:
+    key: str
+    label: str
+    score: float  # probability of `label`, averaged over the text's windows
+
+
+@dataclass(frozen=True)
+class _Windows:
+    input_ids: list[list[int]]
+    text_index: list[int]  # which input text each window comes from
+
+
+def _split(tokenizer: Any, texts: Sequence[str], max_length: int, stride: int) -> _Windows:
+    """Token windows of at most `max_length` covering every token of every text."""
+    encoding = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+    )
+    return _Windows(encoding["input_ids"], list(encoding["overflow_to_sample_mapping"]))
+
+
+def _check_labels(labels: Sequence[str]) -> None:
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ConfigurationError(
+            f"A text classifier needs at least two distinct labels, got {list(labels)}: "
+            "fix the label list"
+        )
+
+
+def _targets(examples: Sequence[TextExample], labels: Sequence[str]) -> list[int]:
+    index = {label: i for i, label in enumerate(labels)}
+    for example in examples:
+        if example.label not in index:
+            raise UnknownLabelError(
+                f"Text {example.key} is labelled {example.label!r}, which is not one of "
+                f"{list(labels)}: fix the annotation or add the label"
+            )
+    return [index[example.label] for example in examples]
+
+
+def _starting_model(
+    labels: list[str], config: TextTrainConfig, init: TextCheckpoint | None
+) -> tuple[torch.nn.Module, Any]:
+    if init is None:
+        return load_pretrained(config.base_model, HEAD, labels)
+    if init.head != HEAD or init.labels != labels:
+        raise ConfigurationError(
+            f"The previous model predicts {init.labels} ({init.head}), not {labels}: "
+            "train from scratch when the label list changes"
+        )
+    if init.base_model != config.base_model:
+        raise ConfigurationError(
+            f"The previous model was fine-tuned from {init.base_model!r}, not "
+            f"{config.base_model!r}: train from scratch when the base model changes"
+        )
+    return load_checkpoint(init)
+
+
+def train_text_classifier(
+    examples: Sequence[TextExample],
+    labels: Sequence[str],
+    config: TextTrainConfig,
+    init: TextCheckpoint | None = None,
+    progress: bool = True,
+) -> tuple[TextCheckpoint, TextTrainingReport]:
+    """Fine-tune from `init` (or `config.base_model`) on `examples`.
+
+    Seeds torch's global RNG with `config.seed`, so runs on the CPU are reproducible.
+    """
+    labels = list(labels)
+    _check_labels(labels)
+    targets = _targets(examples, labels)
+    if not examples:
+        raise LoopError("No labelled texts to train on: label some texts first")
+    torch.manual_seed(config.seed)  # the new head's initialisation
+    model, tokenizer = _starting_model(labels, config, init)
+    split = _split(tokenizer, [e.text for e in examples], config.max_length, config.stride)
+    windows: list[Window] = [
+        {"input_ids": torch.tensor(ids), "labels": torch.tensor(targets[text])}
+        for ids, text in zip(split.input_ids, split.text_index, strict=True)
+    ]
+    device = best_device()
+    final_loss, seconds = fine_tune(
+        model, windows, padding_collate(tokenizer.pad_token_id), config, device, progress
+    )
+    checkpoint = save_checkpoint(model, tokenizer, HEAD, config, labels)
+    report = TextTrainingReport(
+        device=describe(device),
+        epochs=config.epochs,
+        examples=len(examples),
+        windows=len(windows),
+        texts_per_second=len(examples) * config.epochs / seconds,
+        final_loss=final_loss,
+    )
+    return checkpoint, report
+
+
+def predict_texts(
+    checkpoint: TextCheckpoint,
+    texts: Iterable[tuple[str, str]],
+    batch_size: int = 64,
+    progress: bool = True,
+) -> list[TextPrediction]:
+    """The most probable label and its probability for each `(key, text)`, in input order.
+
+    Empty (or whitespace-only) texts get no prediction. A long text's windows are scored
+    separately and their probabilities averaged, weighted by each window's token count.
+    """
+    keyed = [(key, text) for key, text in texts if text.strip()]
+    if not keyed:
+        return []
+    model, tokenizer = load_checkpoint(checkpoint)
+    device = best_device()
+    model.to(device)
+    split = _split(tokenizer, [text for _, text in keyed], checkpoint.max_length, checkpoint.stride)
+    collate = padding_collate(tokenizer.pad_token_id)
+    # Windows of similar length batched together need little padding.
+    by_length = sorted(range(len(split.input_ids)), key=lambda w: len(split.input_ids[w]))
+    weighted = torch.zeros(len(keyed), len(checkpoint.labels), device=device)
+    weights = torch.zeros(len(keyed), device=device)
+    with torch.inference_mode():
+        for batch_windows in tqdm(
+            list(batched(by_length, batch_size)),
+            desc="predict",
+            unit="batch",
+            disable=not progress,
+        ):
+            batch = collate(
+                [{"input_ids": torch.tensor(split.input_ids[w])} for w in batch_windows]
+            )
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+            with autocast(device):
+                logits = model(**batch).logits
+            tokens = batch["attention_mask"].sum(dim=1).float()
+            text_index = torch.tensor([split.text_index[w] for w in batch_windows], device=device)
+            weighted.index_add_(0, text_index, logits.float().softmax(dim=1) * tokens[:, None])
+            weights.index_add_(0, text_index, tokens)
+    scores, indices = (weighted / weights[:, None]).max(dim=1)
+    return [
+        TextPrediction(key, checkpoint.labels[index], score)
+        for (key, _), index, score in zip(keyed, indices.tolist(), scores.tolist(), strict=True)
+    ]
+
+
+def evaluate_text_classifier(
+    checkpoint: TextCheckpoint,
+    examples: Sequence[TextExample],
+    batch_size: int = 64,
+    progress: bool = True,
+) -> ClassificationMetrics:
+    """Accuracy, per-class scores and confusion matrix of the checkpoint on `examples`.
+
+    Empty texts get no prediction, so they are left out of the metrics.
+    """
+    scored = [example for example in examples if example.text.strip()]
+    predictions = predict_texts(checkpoint, [(e.key, e.text) for e in scored], batch_size, progress)
+    return compute_metrics(
+        [e.label for e in scored], [p.label for p in predictions], checkpoint.labels
+    )
