@@ -27,9 +27,9 @@ from annotation_loop.text.pretrained import (
     batched,
     fine_tune,
     load_checkpoint,
-    load_pretrained,
     padding_collate,
     save_checkpoint,
+    starting_model,
 )
 
 HEAD: Head = "sequence_classification"
@@ -79,24 +79,6 @@ def _targets(examples: Sequence[TextExample], labels: Sequence[str]) -> list[int
     return [index[example.label] for example in examples]
 
 
-def _starting_model(
-    labels: list[str], config: TextTrainConfig, init: TextCheckpoint | None
-) -> tuple[torch.nn.Module, Any]:
-    if init is None:
-        return load_pretrained(config.base_model, HEAD, labels)
-    if init.head != HEAD or init.labels != labels:
-        raise ConfigurationError(
-            f"The previous model predicts {init.labels} ({init.head}), not {labels}: "
-            "train from scratch when the label list changes"
-        )
-    if init.base_model != config.base_model:
-        raise ConfigurationError(
-            f"The previous model was fine-tuned from {init.base_model!r}, not "
-            f"{config.base_model!r}: train from scratch when the base model changes"
-        )
-    return load_checkpoint(init)
-
-
 def train_text_classifier(
     examples: Sequence[TextExample],
     labels: Sequence[str],
@@ -114,7 +96,7 @@ def train_text_classifier(
     if not examples:
         raise LoopError("No labelled texts to train on: label some texts first")
     torch.manual_seed(config.seed)  # the new head's initialisation
-    model, tokenizer = _starting_model(labels, config, init)
+    model, tokenizer = starting_model(HEAD, labels, config, init)
     split = _split(tokenizer, [e.text for e in examples], config.max_length, config.stride)
     windows: list[Window] = [
         {"input_ids": torch.tensor(ids), "labels": torch.tensor(targets[text])}

@@ -136,6 +136,25 @@ def load_pretrained(base_model: str, head: Head, labels: list[str]) -> tuple[nn.
     return model, tokenizer
 
 
+def starting_model(
+    head: Head, labels: list[str], config: TextTrainConfig, init: TextCheckpoint | None
+) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) to fine-tune: `init` continued when it fits, else the base model."""
+    if init is None:
+        return load_pretrained(config.base_model, head, labels)
+    if init.head != head or init.labels != labels:
+        raise ConfigurationError(
+            f"The previous model predicts {init.labels} ({init.head}), not {labels}: "
+            "train from scratch when the labels change"
+        )
+    if init.base_model != config.base_model:
+        raise ConfigurationError(
+            f"The previous model was fine-tuned from {init.base_model!r}, not "
+            f"{config.base_model!r}: train from scratch when the base model changes"
+        )
+    return load_checkpoint(init)
+
+
 def save_checkpoint(
     model: nn.Module, tokenizer: Any, head: Head, config: TextTrainConfig, labels: list[str]
 ) -> TextCheckpoint:

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from annotation_loop.accelerator import autocast, best_device, describe
-from annotation_loop.errors import ConfigurationError, LoopError
+from annotation_loop.errors import LoopError
 from annotation_loop.text.entity_metrics import EntityMetrics, entity_metrics
 from annotation_loop.text.examples import SpanExample
 from annotation_loop.text.pretrained import (
@@ -28,9 +28,9 @@ from annotation_loop.text.pretrained import (
     batched,
     fine_tune,
     load_checkpoint,
-    load_pretrained,
     padding_collate,
     save_checkpoint,
+    starting_model,
 )
 from annotation_loop.text.spans import (
     IGNORED,
@@ -106,24 +106,6 @@ def _encode(
     return encoded
 
 
-def _starting_model(
-    tags: list[str], config: TextTrainConfig, init: TextCheckpoint | None
-) -> tuple[torch.nn.Module, Any]:
-    if init is None:
-        return load_pretrained(config.base_model, HEAD, tags)
-    if init.head != HEAD or init.labels != tags:
-        raise ConfigurationError(
-            f"The previous model predicts {init.labels} ({init.head}), not {tags}: "
-            "train from scratch when the entity labels change"
-        )
-    if init.base_model != config.base_model:
-        raise ConfigurationError(
-            f"The previous model was fine-tuned from {init.base_model!r}, not "
-            f"{config.base_model!r}: train from scratch when the base model changes"
-        )
-    return load_checkpoint(init)
-
-
 def _training_windows(
     examples: Sequence[SpanExample], tags: list[str], tokenizer: Any, config: TextTrainConfig
 ) -> list[Window]:
@@ -168,7 +150,7 @@ def train_tagger(
             "No labelled texts to train the tagger on: label some texts first"
         )
     torch.manual_seed(config.seed)
-    model, tokenizer = _starting_model(tags, config, init)
+    model, tokenizer = starting_model(HEAD, tags, config, init)
     windows = _training_windows(usable, tags, tokenizer, config)
     device = best_device()
     final_loss, seconds = fine_tune(
