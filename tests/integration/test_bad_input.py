@@ -16,6 +16,7 @@ from annotation_loop.errors import (
     UnknownLabelError,
 )
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.settings import Settings
 from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision.mnist import seed_mnist_batches
@@ -110,6 +111,16 @@ def test_malformed_credentials_stop_before_anything_is_registered(cloud_settings
 def test_an_unknown_cloud_is_a_usage_error():
     unknown = CliRunner().invoke(run.cli, ["mars", "--train"])
     assert unknown.exit_code == 2 and "No such command 'mars'" in unknown.output
+
+
+def test_an_unknown_task_type_is_a_usage_error_and_a_one_line_setting_error():
+    unknown = CliRunner().invoke(run.cli, ["local", "--train", "--task", "audio"])
+    assert unknown.exit_code == 2 and "'audio' is not one of 'image', 'text', 'ner'" in (
+        unknown.output
+    )
+    with pytest.raises(ConfigurationError) as exc:
+        Settings(task="audio")
+    assert "LOOP_TASK to one of image, text, ner" in one_line(exc)
 
 
 def test_unknown_label_in_an_annotation_stops_training(cloud_settings):
