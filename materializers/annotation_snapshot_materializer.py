@@ -28,19 +28,22 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
         with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle:
             payload = json.loads(gzip.decompress(handle.read()))
         watermark = payload["watermark"]
-        task_type = get_task_type(payload["task"])
+        # Snapshots written before task types existed are image snapshots whose items name
+        # their object `uri` and `label`; reading them keeps an upgraded project incremental.
+        task = payload.get("task", "image")
+        task_type = get_task_type(task)
         items = [
             LabelledItem(
                 task_id=row["task_id"],
                 content_hash=row["content_hash"],
-                input_ref=row["input_ref"],
-                target=task_type.decode_target(row["target"]),
+                input_ref=row["input_ref"] if "input_ref" in row else row["uri"],
+                target=task_type.decode_target(row["target"] if "target" in row else row["label"]),
             )
             for row in payload["items"]
         ]
         return AnnotationSnapshot(
             project_id=payload["project_id"],
-            task=payload["task"],
+            task=task,
             labels=tuple(payload["labels"]),
             items={item.task_id: item for item in items},
             watermark=datetime.fromisoformat(watermark) if watermark else None,

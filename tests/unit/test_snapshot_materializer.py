@@ -1,5 +1,7 @@
 """The annotation snapshot materializer against a real (local) ZenML artifact store."""
 
+import gzip
+import json
 from datetime import UTC, datetime
 
 from zenml.materializers.materializer_registry import materializer_registry
@@ -58,3 +60,22 @@ def test_span_targets_round_trip(artifact_store):
     )
     assert loaded == snapshot
     assert loaded.label_counts() == {"geo-loc": 1, "person": 1}
+
+
+def test_snapshots_from_before_task_types_load_as_image_snapshots(artifact_store):
+    uri = f"{artifact_store.path}/snapshot/legacy"
+    artifact_store.makedirs(uri)
+    legacy = {
+        "project_id": 5,
+        "labels": ["cat", "dog"],
+        "items": [{"task_id": 1, "uri": "s3://b/1.png", "content_hash": "md5:1", "label": "cat"}],
+        "watermark": "2026-05-01T12:30:15+00:00",
+        "last_merge": {"fetched_tasks": 1, "added": 1},
+    }
+    with artifact_store.open(f"{uri}/snapshot.json.gz", "wb") as handle:
+        handle.write(gzip.compress(json.dumps(legacy).encode()))
+    loaded = AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(
+        AnnotationSnapshot
+    )
+    assert loaded.task == "image"
+    assert loaded.items == {1: LabelledItem(1, "md5:1", "s3://b/1.png", "cat")}
