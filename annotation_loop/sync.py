@@ -167,7 +167,7 @@ def sync_batch_to_project(
         )
     if not listing.items:
         raise StorageError(
-            f"Batch {store.uri_for(batch)} has no items for {task_type.description}"
+            f"Batch {store.uri_for(batch)} has no {task_type.item_description}"
             + (f" ({len(listing.skipped)} other files)" if listing.skipped else "")
             + (f"; {listing.problems[0]}" if listing.problems else "")
             + ": add items or pick another batch"

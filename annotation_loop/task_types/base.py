@@ -86,6 +86,7 @@ class TaskType(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]  # "image classification"
+    item_description: ClassVar[str]  # what a batch holds: "JPEG/PNG images"
     promotion_metric: ClassVar[str]  # the `Evaluation.metrics` key a new version must beat
     defaults: ClassVar[TaskDefaults]
     from_name: ClassVar[str] = "label"  # the control tag's name in the label config

@@ -24,6 +24,7 @@ TO_NAME = "image"
 class ImageClassification(TaskType):
     name = "image"
     description = "image classification"
+    item_description = "JPEG/PNG images"
     promotion_metric = "accuracy"
     items_in_bucket = True
     defaults = TaskDefaults(

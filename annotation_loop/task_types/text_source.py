@@ -17,6 +17,7 @@ class TextTaskType(TaskType):
     """Base of the task types whose input is one text."""
 
     items_in_bucket = False
+    item_description = "non-empty texts (.txt files, or .json/.jsonl/.csv rows)"
 
     def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
         return {

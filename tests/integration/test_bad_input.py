@@ -163,4 +163,4 @@ def test_corrupt_images_are_skipped_and_empty_batches_refused(cloud_settings):
 
     with pytest.raises(StorageError) as exc:
         run.run_inference("local", settings, rerun=True)
-    assert "batch_3" in one_line(exc) and "no items for image classification" in one_line(exc)
+    assert "batch_3" in one_line(exc) and "no JPEG/PNG images" in one_line(exc)

@@ -10,7 +10,7 @@ from support import project_tasks
 from zenml.client import Client
 
 import run
-from annotation_loop.errors import LoopError, UnknownLabelError
+from annotation_loop.errors import LoopError, StorageError, UnknownLabelError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
@@ -131,3 +131,15 @@ def test_bad_text_input_is_reported_and_nothing_is_lost(cloud_settings):
     )
     with pytest.raises(UnknownLabelError, match=re.escape("'wizard'")):
         run.run_training("local", settings, rerun=False)
+
+
+def test_a_batch_without_texts_says_what_it_found(cloud_settings):
+    settings = cloud_settings("local", task="text")
+    store = ObjectStore(settings.data_source("local"))
+    store.write_bytes("batch_1/photo.png", b"not text")
+    store.write_bytes("batch_1/rows.csv", b"id,text\n1,\n2,   \n")
+    with pytest.raises(StorageError) as exc:
+        run.run_inference("local", settings, rerun=False)
+    message = str(exc.value)
+    assert "\n" not in message and "no non-empty texts" in message
+    assert "1 other files" in message and "rows.csv" in message
