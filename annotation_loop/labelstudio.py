@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,7 +36,13 @@ logger = logging.getLogger(__name__)
 # per sync. Our own log lines say what was done.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
+T = TypeVar("T")
+R = TypeVar("R")
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+# After an import chunk failed in doubt: how long to wait for Label Studio to answer again
+# (a restart takes 5-10 s), and how often to resume the chunk before giving up.
+RECOVERY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+CHUNK_ATTEMPTS = 3
 # Failures after which the server may have acted on the request: only requests that are
 # safe to repeat are retried on them.
 ANSWERED_FAILURES = (
@@ -128,10 +134,18 @@ class _TokenAuth(httpx.Auth):
 class LabelStudioClient:
     """What the loop needs from Label Studio, in as few requests as the API allows."""
 
-    def __init__(self, url: str, api_key: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,  # e.g. a proxy-aware or test transport
+    ) -> None:
         self.url = url.rstrip("/")
         auth = _TokenAuth(api_key, refresh_url=f"{self.url}/api/token/refresh/")
-        self._http = httpx.Client(base_url=self.url, auth=auth, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, auth=auth, timeout=timeout, transport=transport
+        )
 
     # -- plumbing ------------------------------------------------------------------------
     def _request(
@@ -546,7 +560,21 @@ class LabelStudioClient:
     def import_tasks(
         self, project_id: int, tasks: Sequence[dict[str, Any]], chunk_size: int = 5000
     ) -> list[int]:
-        """Creates one task per data dict, in bulk; returns their ids in order."""
+        """Creates one task per data dict, in bulk; returns their ids in order.
+
+        Each dict carries a `content_hash`: after a chunk failed in doubt (the connection
+        dropped once the server had it), the tasks that made it are found by it and only
+        the rest are sent again.
+        """
+
+        def already_created(chunk: Sequence[dict[str, Any]]) -> dict[int, int]:
+            index = self.task_index(project_id)
+            return {
+                position: index[data["content_hash"]].id
+                for position, data in enumerate(chunk)
+                if data.get("content_hash") in index
+            }
+
         return self._in_chunks(
             tasks,
             chunk_size,
@@ -558,40 +586,65 @@ class LabelStudioClient:
                 json_body=[{"data": data} for data in chunk],
                 repeatable=False,
             )["task_ids"],
+            already_created,
         )
 
     def import_predictions(
         self, project_id: int, predictions: Sequence[PredictionIn], chunk_size: int = 5000
     ) -> int:
-        """Pushes predictions in bulk; returns how many Label Studio created."""
-        created = self._in_chunks(
-            predictions,
-            chunk_size,
-            "predictions",
-            lambda chunk: [
-                self._request(
-                    "POST",
-                    f"/api/projects/{project_id}/import/predictions",
-                    json_body=[
-                        {
-                            "task": p.task_id,
-                            "result": p.result,
-                            "score": p.score,
-                            "model_version": p.model_version,
-                        }
-                        for p in chunk
-                    ],
-                    repeatable=False,
-                )["created"]
-            ],
-        )
-        return sum(created)
+        """Pushes predictions in bulk; returns how many Label Studio created.
 
-    @staticmethod
+        After a chunk failed in doubt, the tasks that now hold their prediction's model
+        version are left out of the resend, so no task gets the same prediction twice.
+        """
+
+        def send(chunk: Sequence[PredictionIn]) -> list[bool]:
+            created = self._request(
+                "POST",
+                f"/api/projects/{project_id}/import/predictions",
+                json_body=[
+                    {
+                        "task": p.task_id,
+                        "result": p.result,
+                        "score": p.score,
+                        "model_version": p.model_version,
+                    }
+                    for p in chunk
+                ],
+                repeatable=False,
+            )["created"]
+            return [position < created for position in range(len(chunk))]
+
+        def already_created(chunk: Sequence[PredictionIn]) -> dict[int, bool]:
+            holding = {
+                version: self.task_ids_with_prediction(
+                    project_id, version, [p.task_id for p in chunk if p.model_version == version]
+                )
+                for version in {p.model_version for p in chunk}
+            }
+            return {
+                position: True
+                for position, p in enumerate(chunk)
+                if p.task_id in holding[p.model_version]
+            }
+
+        return sum(self._in_chunks(predictions, chunk_size, "predictions", send, already_created))
+
     def _in_chunks(
-        items: Sequence[Any], chunk_size: int, unit: str, send: Callable[[Sequence[Any]], list[Any]]
-    ) -> list[Any]:
-        results: list[Any] = []
+        self,
+        items: Sequence[T],
+        chunk_size: int,
+        unit: str,
+        send: Callable[[Sequence[T]], list[R]],
+        already_created: Callable[[Sequence[T]], dict[int, R]],
+    ) -> list[R]:
+        """`send`s the items in chunks; one result per item, in order.
+
+        A chunk that failed in doubt is resumed once Label Studio answers again:
+        `already_created(chunk)` maps the positions of the items that made it to their
+        results, and only the others are sent again.
+        """
+        results: list[R] = []
         with tqdm(
             total=len(items),
             unit=unit,
@@ -600,9 +653,43 @@ class LabelStudioClient:
         ) as progress:
             for start in range(0, len(items), chunk_size):
                 chunk = items[start : start + chunk_size]
-                results.extend(send(chunk))
+                results.extend(self._send_resumably(chunk, unit, send, already_created))
                 progress.update(len(chunk))
         return results
+
+    def _send_resumably(
+        self,
+        chunk: Sequence[T],
+        unit: str,
+        send: Callable[[Sequence[T]], list[R]],
+        already_created: Callable[[Sequence[T]], dict[int, R]],
+    ) -> list[R]:
+        done: dict[int, R] = {}
+        pending = list(range(len(chunk)))
+        for attempt in range(1, CHUNK_ATTEMPTS + 1):
+            try:
+                done.update(zip(pending, send([chunk[i] for i in pending]), strict=True))
+                break
+            except LabelStudioUnreachable:
+                if attempt == CHUNK_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "An import of %d %s failed in doubt: resuming it once Label Studio answers",
+                    len(pending),
+                    unit,
+                )
+                self._request(
+                    "GET",
+                    "/api/current-user/whoami",
+                    repeatable=True,
+                    retry_delays=RECOVERY_DELAYS_S,
+                )
+                made_it = already_created([chunk[i] for i in pending])
+                done.update((pending[position], result) for position, result in made_it.items())
+                pending = [i for position, i in enumerate(pending) if position not in made_it]
+                if not pending:
+                    break
+        return [done[i] for i in range(len(chunk))]
 
     def iter_tasks_updated_since(
         self, project_id: int, since: datetime | None, page_size: int = 1000
