@@ -173,9 +173,14 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     from zenml import Model
     from zenml.enums import ModelStages
 
-    from annotation_loop.model_registry import label_studio_from_stack, production_version
+    from annotation_loop.model_registry import (
+        label_studio_from_stack,
+        latest_task_index,
+        production_version,
+    )
     from annotation_loop.storage import ObjectStore
     from annotation_loop.sync import choose_batch, ensure_project
+    from annotation_loop.task_index import refresh_task_index
     from annotation_loop.task_types import get_task_type
     from pipelines import inference_pipeline
 
@@ -186,7 +191,8 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     store = ObjectStore(settings.data_source(cloud))
     batches = store.list_batches()  # first: a storage connection needs objects to exist
     project_id = ensure_project(client, store, settings.project_name, settings.labels, task_type)
-    batch = choose_batch(store, batches, client.task_index(project_id), rerun)
+    synced = refresh_task_index(client, project_id, latest_task_index()).batches()
+    batch = choose_batch(store, batches, synced, rerun)
     if batch is None:
         return InferenceOutcome(
             f"Every batch under {store.source.dataset_uri} is synced already: add the next "

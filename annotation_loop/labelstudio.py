@@ -267,10 +267,11 @@ class LabelStudioClient:
         filters: list[dict[str, Any]],
         selected: Sequence[int] | None = None,
         page_size: int = TASK_INDEX_PAGE_SIZE,
+        after_id: int = 0,
     ) -> Iterator[dict[str, Any]]:
-        """All tasks matching `filters` (AND), keyset-paged by id so that concurrent
-        imports neither shift nor repeat pages."""
-        last_id = 0
+        """All tasks above `after_id` matching `filters` (AND), keyset-paged by id so that
+        concurrent imports neither shift nor repeat pages."""
+        last_id = after_id
         while True:
             items = [
                 *filters,
@@ -541,21 +542,53 @@ class LabelStudioClient:
             raise LoopError(f"{failure} ({exc})") from None
         return int(created["id"])
 
-    def task_index(self, project_id: int) -> dict[str, TaskRef]:
-        """Every task that has a `content_hash`, keyed by it (the lowest id wins)."""
-        index: dict[str, TaskRef] = {}
-        for task in self._tasks_by_id(project_id, include="id,data", filters=[]):
+    def iter_task_refs(self, project_id: int, after_id: int = 0) -> Iterator[TaskRef]:
+        """Every task with an id above `after_id`, oldest first (`content_hash` is "" for
+        tasks the loop did not create)."""
+        for task in self._tasks_by_id(project_id, include="id,data", filters=[], after_id=after_id):
             data = task["data"]
-            content_hash = data.get("content_hash")
-            if content_hash is None or content_hash in index:
-                continue
-            index[str(content_hash)] = TaskRef(
+            yield TaskRef(
                 id=int(task["id"]),
-                content_hash=str(content_hash),
+                content_hash=str(data.get("content_hash") or ""),
                 uri=str(data.get("uri", "")),
                 batch=str(data.get("batch", "")),
             )
+
+    def task_index(self, project_id: int) -> dict[str, TaskRef]:
+        """Every task that has a `content_hash`, keyed by it (the lowest id wins)."""
+        index: dict[str, TaskRef] = {}
+        for ref in self.iter_task_refs(project_id):
+            if ref.content_hash:
+                index.setdefault(ref.content_hash, ref)
         return index
+
+    def count_tasks_up_to(self, project_id: int, task_id: int) -> int:
+        """How many of the project's tasks have an id up to `task_id` (one request)."""
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [
+                    {
+                        "filter": "filter:tasks:id",
+                        "operator": "less_or_equal",
+                        "type": "Number",
+                        "value": task_id,
+                    }
+                ],
+            }
+        }
+        body = self._request(
+            "GET",
+            "/api/tasks/",
+            params={
+                "project": project_id,
+                "page_size": 1,
+                "include": "id",
+                "query": json.dumps(query),
+            },
+            repeatable=True,
+        )
+        return int(body["total"])
 
     def import_tasks(
         self, project_id: int, tasks: Sequence[dict[str, Any]], chunk_size: int = 5000

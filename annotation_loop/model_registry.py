@@ -17,9 +17,11 @@ from zenml.models import ModelVersionResponse
 from annotation_loop.annotations import AnnotationSnapshot
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.task_index import TaskIndex
 
 MODEL_ARTIFACT = "model"
 SNAPSHOT_ARTIFACT = "annotation_snapshot"
+TASK_INDEX_ARTIFACT = "task_index"
 
 
 def production_version(model_name: str) -> ModelVersionResponse | None:
@@ -87,6 +89,15 @@ def previous_snapshot(
     ):
         return AnnotationSnapshot(project_id=project_id, task=task, labels=tuple(labels))
     return previous
+
+
+def latest_task_index() -> TaskIndex | None:
+    """The task index the last sync stored (of whichever project it synced)."""
+    try:
+        index: TaskIndex = Client().get_artifact_version(TASK_INDEX_ARTIFACT).load()
+    except KeyError:
+        return None
+    return index
 
 
 def should_promote(candidate: float, production: float | None) -> bool:

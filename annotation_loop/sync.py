@@ -18,6 +18,7 @@ from annotation_loop.credentials import azure_account, read_service_account_json
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
 from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.task_index import TaskIndex, refresh_task_index
 from annotation_loop.task_types import SourceItem, TaskType
 from annotation_loop.uris import split_uri
 
@@ -133,12 +134,8 @@ def connect_source_storage(client: LabelStudioClient, project_id: int, source: D
             warn_if_cors_missing(source)
 
 
-def synced_batches(index: dict[str, TaskRef]) -> set[str]:
-    return {ref.batch for ref in index.values()}
-
-
 def choose_batch(
-    store: ObjectStore, batches: list[str], index: dict[str, TaskRef], rerun: bool
+    store: ObjectStore, batches: list[str], synced: set[str], rerun: bool
 ) -> str | None:
     """`batch_1` for a first run; with `rerun`, the first batch not synced yet (None: all are)."""
     if not batches:
@@ -148,8 +145,7 @@ def choose_batch(
         )
     if not rerun:
         return batches[0]
-    done = synced_batches(index)
-    return next((batch for batch in batches if batch not in done), None)
+    return next((batch for batch in batches if batch not in synced), None)
 
 
 def sync_batch_to_project(
@@ -158,8 +154,11 @@ def sync_batch_to_project(
     store: ObjectStore,
     batch: str,
     task_type: TaskType,
-) -> SyncReport:
-    """Creates one task per item of `batch` whose content the project does not hold yet."""
+    previous_index: TaskIndex | None = None,
+) -> tuple[SyncReport, TaskIndex]:
+    """Creates one task per item of `batch` whose content the project does not hold yet;
+    returns the report and the project's task index, brought up to date from
+    `previous_index` (the last sync's)."""
     listing = task_type.list_items(store, batch)
     if listing.problems:
         logger.warning(
@@ -180,19 +179,19 @@ def sync_batch_to_project(
             batch,
             listing.skipped[0],
         )
-    known = client.task_index(project_id)
+    index = refresh_task_index(client, project_id, previous_index)
     unique: dict[str, SourceItem] = {}
     for item in listing.items:
         unique.setdefault(item.content_hash, item)  # the same content twice: one task
-    new_items = [item for item in unique.values() if item.content_hash not in known]
+    new_items = [item for item in unique.values() if item.content_hash not in index.tasks]
     if new_items:
         datas = [task_type.task_data(item, store) for item in new_items]
         created_ids = client.import_tasks(project_id, datas)
-        known = dict(known)
         for item, task_id in zip(new_items, created_ids, strict=True):
-            known[item.content_hash] = TaskRef(
-                id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch
+            index.add(
+                TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
             )
+    known = index.tasks
     tasks = sorted(
         (
             BatchTask(
@@ -205,7 +204,7 @@ def sync_batch_to_project(
         ),
         key=lambda task: task.task_id,
     )
-    return SyncReport(
+    report = SyncReport(
         project_id=project_id,
         batch=batch,
         listed=len(listing.items),
@@ -215,3 +214,4 @@ def sync_batch_to_project(
         problems=listing.problems,
         tasks=tasks,
     )
+    return report, index

@@ -15,7 +15,7 @@ def inference_pipeline(
     batch_size: int = 128,
 ) -> None:
     """New items of a batch -> Label Studio tasks -> production model's pre-annotations."""
-    batch_tasks = sync_batch(
+    batch_tasks, _ = sync_batch(
         task=task, source=source, batch=batch, project_name=project_name, labels=labels
     )
     predictions = predict_batch(

@@ -3,9 +3,14 @@ from typing import Annotated
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop.model_registry import label_studio_from_stack
+from annotation_loop.model_registry import (
+    TASK_INDEX_ARTIFACT,
+    label_studio_from_stack,
+    latest_task_index,
+)
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport, ensure_project, sync_batch_to_project
+from annotation_loop.task_index import TaskIndex
 from annotation_loop.task_types import get_task_type
 
 logger = get_logger(__name__)
@@ -14,14 +19,17 @@ logger = get_logger(__name__)
 @step
 def sync_batch(
     task: str, source: DataSource, batch: str, project_name: str, labels: list[str]
-) -> Annotated[SyncReport, "batch_tasks"]:
-    """Creates Label Studio tasks for the batch's new items; lists all of its tasks."""
+) -> tuple[Annotated[SyncReport, "batch_tasks"], Annotated[TaskIndex, TASK_INDEX_ARTIFACT]]:
+    """Creates Label Studio tasks for the batch's new items; lists all of its tasks, and
+    stores the project's task index for the next sync."""
     task_type = get_task_type(task)
     client = label_studio_from_stack()
     client.check()
     store = ObjectStore(source)
     project_id = ensure_project(client, store, project_name, labels, task_type)
-    report = sync_batch_to_project(client, project_id, store, batch, task_type)
+    report, index = sync_batch_to_project(
+        client, project_id, store, batch, task_type, latest_task_index()
+    )
     logger.info(
         "Synced %s: %d items, %d new tasks, %d already in project %r, %d files skipped, "
         "%d problems",
@@ -44,4 +52,4 @@ def sync_batch(
             "project_url": client.project_url(project_id),
         }
     )
-    return report
+    return report, index
