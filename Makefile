@@ -57,6 +57,7 @@ test-unit: install
 
 bench: install
 	$(PY) -m benchmarks.loop_figures $(ARGS)
+	$(PY) -m benchmarks.scale $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,258 @@
+"""The loop's Label Studio side at project scale (10k, 50k, 100k tasks), beside its peers.
+
+    make bench                      # also runs this, at 10k, 50k and 100k tasks
+    make bench ARGS=--quick         # 2k tasks, one repeat
+    python -m benchmarks.scale --scales 10000,50000 --repeats 3
+
+Per scale, in throw-away projects and a throw-away bucket of tiny `.png` objects (a sync
+never reads them, so their bytes do not matter, only that each is distinct):
+- sync of N new objects vs Label Studio's raw bulk import of the same tasks in one request;
+- re-sync of the unchanged bucket, from the index the first sync stored;
+- N pre-annotations in bulk vs one request per task (a sample of 200);
+- fetching 100 new annotations in a project with 20% of its tasks labelled, incrementally vs
+  ZenML's `get_labeled_data` (the legacy SDK's `get_labeled_tasks()`, which reads all);
+- the Python heap's peak during the re-sync and the fetch (tracemalloc).
+Results are printed and written to benchmarks/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from annotation_loop.annotations import AnnotationSnapshot, merge_changes
+from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+from annotation_loop.services import start_services
+from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
+from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.sync import sync_batch_to_project
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.choices import result_for_label
+from benchmarks.figures import Row, median_rate, timed
+
+RESULTS = Path(__file__).parent / "results" / "scale.json"
+LABELLED_SHARE = 0.2
+NEW_ANNOTATIONS = 100
+SINGLE_REQUESTS = 200
+IMAGE = get_task_type("image")
+
+
+def auth(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Token {settings.label_studio_api_key.get_secret_value()}"}
+
+
+def peak_mib(func: Callable[..., Any], *args: Any) -> float:
+    """The Python heap's peak while `func(*args)` runs, in MiB."""
+    tracemalloc.start()
+    try:
+        func(*args)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def write_objects(store: ObjectStore, count: int) -> None:
+    """`count` distinct tiny objects under batch_1/, written concurrently by s3fs."""
+    base = store.uri_for("batch_1").split("://", 1)[1]
+    store.fs.pipe({f"{base}/{i:07d}.png": f"object {i}".encode() for i in range(count)})
+
+
+def measure_sync(
+    client: LabelStudioClient, store: ObjectStore, config: str, count: int, repeats: int
+) -> tuple[list[Row], int]:
+    """Sync and re-sync rows; returns them and a synced project for the next measures."""
+    sync_runs, resync_runs, raw_runs, resync_peaks = [], [], [], []
+    project = 0
+    for _ in range(repeats):
+        project = client.get_or_create_project(f"scale sync {uuid.uuid4().hex[:6]}", config)
+        started = time.perf_counter()
+        _, index = sync_batch_to_project(client, project, store, "batch_1", IMAGE)
+        sync_runs.append(time.perf_counter() - started)
+        resync_runs.append(
+            timed(sync_batch_to_project, client, project, store, "batch_1", IMAGE, index)
+        )
+        resync_peaks.append(
+            peak_mib(sync_batch_to_project, client, project, store, "batch_1", IMAGE, index)
+        )
+        raw = client.get_or_create_project(f"scale raw {uuid.uuid4().hex[:6]}", config)
+        tasks = [IMAGE.task_data(item, store) for item in IMAGE.list_items(store, "batch_1").items]
+        raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
+        client.delete_project(raw)
+    rows = [
+        Row(
+            f"{count}: sync new objects",
+            median_rate(count, sync_runs),
+            "tasks/s",
+            median_rate(count, raw_runs),
+            "raw import, 1 request",
+        ),
+        Row(f"{count}: re-sync unchanged", statistics.median(resync_runs), "s"),
+        Row(f"{count}: re-sync peak heap", statistics.median(resync_peaks), "MiB"),
+    ]
+    return rows, project
+
+
+def measure_predictions(
+    client: LabelStudioClient, settings: Settings, project: int, repeats: int
+) -> Row:
+    task_ids = sorted(ref.id for ref in client.iter_task_refs(project))
+    result = result_for_label("0", "image")
+    bulk_runs = [
+        timed(
+            client.import_predictions,
+            project,
+            [PredictionIn(t, result, 0.5, f"scale:{n}") for t in task_ids],
+        )
+        for n in range(repeats)
+    ]
+
+    def one_by_one() -> None:
+        with httpx.Client(
+            base_url=settings.label_studio_url,
+            headers=auth(settings),
+            timeout=60,
+        ) as http:
+            for task in task_ids[:SINGLE_REQUESTS]:
+                http.post(
+                    "/api/predictions/",
+                    json={"task": task, "result": result, "score": 0.5, "model_version": "one"},
+                ).raise_for_status()
+
+    return Row(
+        f"{len(task_ids)}: upload pre-annotations",
+        median_rate(len(task_ids), bulk_runs),
+        "predictions/s",
+        SINGLE_REQUESTS / timed(one_by_one),
+        "one request per task",
+    )
+
+
+def measure_fetch(
+    client: LabelStudioClient, settings: Settings, config: str, count: int, repeats: int
+) -> list[Row]:
+    """A project with 20% labelled (imported with their annotations), then 100 new ones."""
+    project = client.get_or_create_project(f"scale fetch {uuid.uuid4().hex[:6]}", config)
+    labelled = int(count * LABELLED_SHARE)
+    result = result_for_label("1", "image")
+    tasks = [
+        {"data": {"image": f"/x/{i}.png", "uri": f"s3://x/{i}.png", "content_hash": f"md5:{i}"}}
+        | ({"annotations": [{"result": result}]} if i < labelled else {})
+        for i in range(count)
+    ]
+    with httpx.Client(base_url=settings.label_studio_url, headers=auth(settings)) as http:
+        for start in range(0, count, 10_000):  # the bulk import, with the annotations
+            http.post(
+                f"/api/projects/{project}/import", json=tasks[start : start + 10_000], timeout=600
+            ).raise_for_status()
+    ids = sorted(ref.id for ref in client.iter_task_refs(project))
+    previous = merge_changes(
+        AnnotationSnapshot(project_id=project, task="image", labels=tuple(settings.labels)),
+        client.iter_tasks_updated_since(project, None),
+    )
+    for task in ids[labelled : labelled + NEW_ANNOTATIONS]:
+        client.create_annotation(task, result)
+
+    def ours() -> None:
+        fresh = merge_changes(
+            previous, client.iter_tasks_updated_since(project, previous.watermark)
+        )
+        assert fresh.last_merge.added == NEW_ANNOTATIONS, fresh.last_merge
+
+    def zenml_get_labeled_data() -> None:
+        from label_studio_sdk import Client
+
+        legacy = Client(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+        assert len(legacy.get_project(project).get_labeled_tasks()) == labelled + NEW_ANNOTATIONS
+
+    ours_runs = [timed(ours) for _ in range(repeats)]
+    peer_runs = [timed(zenml_get_labeled_data) for _ in range(repeats)]
+    peak = peak_mib(ours)
+    client.delete_project(project)
+    return [
+        Row(
+            f"{count}: fetch {NEW_ANNOTATIONS} new of {labelled} labelled",
+            statistics.median(ours_runs),
+            "s",
+            statistics.median(peer_runs),
+            "ZenML get_labeled_data",
+        ),
+        Row(f"{count}: fetch peak heap", peak, "MiB"),
+    ]
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="2,000 tasks, one repeat.")
+@click.option("--scales", default="10000,50000,100000", show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+def main(quick: bool, scales: str, repeats: int) -> None:
+    counts = [2000] if quick else [int(n) for n in scales.split(",")]
+    repeats = 1 if quick else repeats
+    settings = Settings()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=DEMO_S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_S3_SECRET_KEY
+    )
+    start_services(settings, ("label_studio", "s3"))
+    client = LabelStudioClient(
+        settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
+    )
+    config = IMAGE.label_config(settings.labels)
+    rows: list[Row] = []
+    for count in counts:
+        bucket = f"scale-{uuid.uuid4().hex[:8]}"
+        store = ObjectStore(
+            DataSource(
+                root_uri=f"s3://{bucket}",
+                dataset="items",
+                endpoint_url=settings.local_s3_endpoint_url,
+            )
+        )
+        store.fs.mkdir(bucket)
+        click.echo(f"{count}: writing objects ...")
+        write_objects(store, count)
+        click.echo(f"{count}: sync ...")
+        sync_rows, project = measure_sync(client, store, config, count, repeats)
+        rows += sync_rows
+        click.echo(f"{count}: pre-annotations ...")
+        rows.append(measure_predictions(client, settings, project, repeats))
+        client.delete_project(project)
+        click.echo(f"{count}: annotation fetch ...")
+        rows += measure_fetch(client, settings, config, count, repeats)
+        store.fs.rm(bucket, recursive=True)
+        for row in rows[-7:]:
+            click.echo(
+                f"  {row.measure}: {row.ours:.2f} {row.unit}"
+                + (f" (peer {row.peer:.2f})" if row.peer else "")
+            )
+
+    header = f"{'measure':42} {'ours':>12} {'unit':14} {'peer':>12}  {'ratio':>7}  peer"
+    click.echo(f"\nMedians of {repeats}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+    click.echo(header + "\n" + "-" * len(header))
+    for row in rows:
+        peer = f"{row.peer:12.2f}" if row.peer else " " * 12
+        ratio = f"{row.ratio:7.2f}" if row.ratio else " " * 7
+        click.echo(
+            f"{row.measure:42} {row.ours:12.2f} {row.unit:14} {peer}  {ratio}  {row.peer_name}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {"repeats": repeats, "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]}, indent=2
+        )
+    )
+    click.echo(f"\nWritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
