@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+import click
+import torch
 
 
 @dataclass
@@ -30,3 +37,28 @@ def timed(func: Callable[..., object], *args: Any, **kwargs: Any) -> float:
     start = time.perf_counter()
     func(*args, **kwargs)
     return time.perf_counter() - start
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}"
+
+
+def report(rows: Sequence[Row], path: Path, context: dict[str, Any]) -> None:
+    """Prints the rows as a table under `context` and writes both to `path` as JSON."""
+    context = {"machine": machine(), **context}
+    click.echo("\n" + "; ".join(f"{k}: {v}" for k, v in context.items()) + " (medians)\n")
+    width = max(len(row.measure) for row in rows)
+    header = f"{'measure':{width}} {'ours':>12} {'unit':14} {'peer':>12}  {'ratio':>7}  peer"
+    click.echo(header + "\n" + "-" * len(header))
+    for row in rows:
+        peer = f"{row.peer:12.2f}" if row.peer else " " * 12
+        ratio = f"{row.ratio:7.2f}" if row.ratio else " " * 7
+        click.echo(
+            f"{row.measure:{width}} {row.ours:12.2f} {row.unit:14} {peer}  {ratio}  {row.peer_name}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({**context, "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]}, indent=2)
+    )
+    click.echo(f"\nWritten to {path}")

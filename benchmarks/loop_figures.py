@@ -9,13 +9,10 @@ prints a table of medians and writes it to benchmarks/results/loop_figures.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -194,31 +191,7 @@ def main(quick: bool, repeats: int) -> None:
         client.delete_project(project_id)
     store.fs.rm(f"bench-{run_id}", recursive=True)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, " + (
-        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    )
-    click.echo(f"\nMachine: {machine}; images: {count}; repeats: {repeats} (medians)\n")
-    header = f"{'measure':38} {'ours':>12} {'unit':14} {'peer':>12}  {'ratio':>6}  peer"
-    click.echo(header + "\n" + "-" * len(header))
-    for row in rows:
-        peer = f"{row.peer:12.1f}" if row.peer else " " * 12
-        ratio = f"{row.ratio:6.1f}" if row.ratio else " " * 6
-        click.echo(
-            f"{row.measure:38} {row.ours:12.1f} {row.unit:14} {peer}  {ratio}  {row.peer_name}"
-        )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "images": count,
-                "repeats": repeats,
-                "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
-            },
-            indent=2,
-        )
-    )
-    click.echo(f"\nWritten to {RESULTS}")
+    report(rows, RESULTS, {"images": count, "repeats": repeats})
 
 
 if __name__ == "__main__":

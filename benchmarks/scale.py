@@ -17,14 +17,12 @@ Results are printed and written to benchmarks/results/scale.json.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
-from benchmarks.figures import Row, median_rate, timed
+from benchmarks.figures import Row, median_rate, report, timed
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 LABELLED_SHARE = 0.2
@@ -236,22 +234,7 @@ def main(quick: bool, scales: str, repeats: int) -> None:
                 + (f" (peer {row.peer:.2f})" if row.peer else "")
             )
 
-    header = f"{'measure':42} {'ours':>12} {'unit':14} {'peer':>12}  {'ratio':>7}  peer"
-    click.echo(f"\nMedians of {repeats}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
-    click.echo(header + "\n" + "-" * len(header))
-    for row in rows:
-        peer = f"{row.peer:12.2f}" if row.peer else " " * 12
-        ratio = f"{row.ratio:7.2f}" if row.ratio else " " * 7
-        click.echo(
-            f"{row.measure:42} {row.ours:12.2f} {row.unit:14} {peer}  {ratio}  {row.peer_name}"
-        )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {"repeats": repeats, "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]}, indent=2
-        )
-    )
-    click.echo(f"\nWritten to {RESULTS}")
+    report(rows, RESULTS, {"repeats": repeats, "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"})
 
 
 if __name__ == "__main__":
