@@ -191,7 +191,8 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     store = ObjectStore(settings.data_source(cloud))
     batches = store.list_batches()  # first: a storage connection needs objects to exist
     project_id = ensure_project(client, store, settings.project_name, settings.labels, task_type)
-    synced = refresh_task_index(client, project_id, latest_task_index()).batches()
+    previous_index = latest_task_index(client.url, project_id)
+    synced = refresh_task_index(client, project_id, previous_index).batches()
     batch = choose_batch(store, batches, synced, rerun)
     if batch is None:
         return InferenceOutcome(

@@ -91,13 +91,27 @@ def previous_snapshot(
     return previous
 
 
-def latest_task_index() -> TaskIndex | None:
-    """The task index the last sync stored (of whichever project it synced)."""
+def latest_task_index(label_studio_url: str, project_id: int) -> TaskIndex | None:
+    """The newest task index a sync of this project stored in the active stack's artifact
+    store (an index in another store may not even be readable from here)."""
+    client = Client()
     try:
-        index: TaskIndex = Client().get_artifact_version(TASK_INDEX_ARTIFACT).load()
-    except KeyError:
+        versions = client.list_artifact_versions(
+            artifact=TASK_INDEX_ARTIFACT,
+            artifact_store_id=client.active_stack.artifact_store.id,
+            sort_by="desc:created",
+            size=20,
+        )
+    except KeyError:  # no sync stored one yet
         return None
-    return index
+    for version in versions.items:
+        metadata = version.run_metadata
+        if metadata.get("label_studio_url") == label_studio_url and str(
+            metadata.get("project_id")
+        ) == str(project_id):
+            index: TaskIndex = version.load()
+            return index
+    return None
 
 
 def should_promote(candidate: float, production: float | None) -> bool:

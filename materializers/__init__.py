@@ -6,10 +6,12 @@ step's model output is typed `Any`, so ZenML picks one of these by the value's t
 
 from materializers.annotation_snapshot_materializer import AnnotationSnapshotMaterializer
 from materializers.classifier_materializer import ClassifierCheckpointMaterializer
+from materializers.task_index_materializer import TaskIndexMaterializer
 from materializers.text_checkpoint_materializer import TextCheckpointMaterializer
 
 __all__ = [
     "AnnotationSnapshotMaterializer",
     "ClassifierCheckpointMaterializer",
+    "TaskIndexMaterializer",
     "TextCheckpointMaterializer",
 ]

@@ -12,11 +12,12 @@ from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport, ensure_project, sync_batch_to_project
 from annotation_loop.task_index import TaskIndex
 from annotation_loop.task_types import get_task_type
+from materializers import TaskIndexMaterializer
 
 logger = get_logger(__name__)
 
 
-@step
+@step(output_materializers={TASK_INDEX_ARTIFACT: TaskIndexMaterializer})
 def sync_batch(
     task: str, source: DataSource, batch: str, project_name: str, labels: list[str]
 ) -> tuple[Annotated[SyncReport, "batch_tasks"], Annotated[TaskIndex, TASK_INDEX_ARTIFACT]]:
@@ -28,7 +29,7 @@ def sync_batch(
     store = ObjectStore(source)
     project_id = ensure_project(client, store, project_name, labels, task_type)
     report, index = sync_batch_to_project(
-        client, project_id, store, batch, task_type, latest_task_index()
+        client, project_id, store, batch, task_type, latest_task_index(client.url, project_id)
     )
     logger.info(
         "Synced %s: %d items, %d new tasks, %d already in project %r, %d files skipped, "

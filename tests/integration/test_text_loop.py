@@ -12,6 +12,7 @@ from zenml.client import Client
 import run
 from annotation_loop.errors import LoopError, StorageError, UnknownLabelError
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.model_registry import latest_task_index
 from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 from annotation_loop.text.spans import Span, result_from_spans
@@ -77,6 +78,10 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
                 assert whole_words(text, value["start"], value["end"])
             else:
                 assert value["choices"][0] in settings.labels
+
+    # The next sync starts from the index this one stored, in this cloud's artifact store.
+    stored = latest_task_index(settings.label_studio_url, project_id)
+    assert stored is not None and len(stored.tasks) == len(project_tasks(settings, project_id))
 
     report = run.label_batch_with_oracle(client, settings, cloud, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE
