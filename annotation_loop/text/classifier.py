@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast, best_device, describe
+from annotation_loop.accelerator import autocast, best_device
 from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
 from annotation_loop.text.examples import TextExample
@@ -28,8 +28,6 @@ from annotation_loop.text.pretrained import (
     fine_tune,
     load_checkpoint,
     padding_collate,
-    save_checkpoint,
-    starting_model,
 )
 
 HEAD: Head = "sequence_classification"
@@ -95,27 +93,15 @@ def train_text_classifier(
     targets = _targets(examples, labels)
     if not examples:
         raise LoopError("No labelled texts to train on: label some texts first")
-    torch.manual_seed(config.seed)  # the new head's initialisation
-    model, tokenizer = starting_model(HEAD, labels, config, init)
-    split = _split(tokenizer, [e.text for e in examples], config.max_length, config.stride)
-    windows: list[Window] = [
-        {"input_ids": torch.tensor(ids), "labels": torch.tensor(targets[text])}
-        for ids, text in zip(split.input_ids, split.text_index, strict=True)
-    ]
-    device = best_device()
-    final_loss, seconds = fine_tune(
-        model, windows, padding_collate(tokenizer.pad_token_id), config, device, progress
-    )
-    checkpoint = save_checkpoint(model, tokenizer, HEAD, config, labels)
-    report = TextTrainingReport(
-        device=describe(device),
-        epochs=config.epochs,
-        examples=len(examples),
-        windows=len(windows),
-        texts_per_second=len(examples) * config.epochs / seconds,
-        final_loss=final_loss,
-    )
-    return checkpoint, report
+
+    def windows(tokenizer: Any) -> list[Window]:
+        split = _split(tokenizer, [e.text for e in examples], config.max_length, config.stride)
+        return [
+            {"input_ids": torch.tensor(ids), "labels": torch.tensor(targets[text])}
+            for ids, text in zip(split.input_ids, split.text_index, strict=True)
+        ]
+
+    return fine_tune(HEAD, labels, len(examples), windows, config, init, progress=progress)
 
 
 def predict_texts(

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast
+from annotation_loop.accelerator import autocast, best_device, describe
 from annotation_loop.errors import ConfigurationError, LoopError
 
 MINILM = "minilm"
@@ -136,7 +136,7 @@ def load_pretrained(base_model: str, head: Head, labels: list[str]) -> tuple[nn.
     return model, tokenizer
 
 
-def starting_model(
+def _starting_model(
     head: Head, labels: list[str], config: TextTrainConfig, init: TextCheckpoint | None
 ) -> tuple[nn.Module, Any]:
     """(model, tokenizer) to fine-tune: `init` continued when it fits, else the base model."""
@@ -224,6 +224,39 @@ def padding_collate(
 
 
 def fine_tune(
+    head: Head,
+    labels: list[str],
+    texts: int,
+    make_windows: Callable[[Any], list[Window]],
+    config: TextTrainConfig,
+    init: TextCheckpoint | None,
+    label_padding: int | None = None,
+    progress: bool = True,
+) -> tuple[TextCheckpoint, TextTrainingReport]:
+    """Fine-tunes `init` (or `config.base_model` with a fresh `labels` head) on the windows
+    `make_windows(tokenizer)` cuts from `texts` texts: the checkpoint and its report.
+
+    Seeds torch's global RNG with `config.seed` (the new head), so CPU runs are reproducible;
+    `label_padding` is as for `padding_collate`.
+    """
+    torch.manual_seed(config.seed)
+    model, tokenizer = _starting_model(head, labels, config, init)
+    windows = make_windows(tokenizer)
+    device = best_device()
+    collate = padding_collate(tokenizer.pad_token_id, label_padding)
+    final_loss, seconds = _fit(model, windows, collate, config, device, progress)
+    report = TextTrainingReport(
+        device=describe(device),
+        epochs=config.epochs,
+        examples=texts,
+        windows=len(windows),
+        texts_per_second=texts * config.epochs / seconds,
+        final_loss=final_loss,
+    )
+    return save_checkpoint(model, tokenizer, head, config, labels), report
+
+
+def _fit(
     model: nn.Module,
     windows: list[Window],
     collate: Callable[[list[Window]], dict[str, torch.Tensor]],

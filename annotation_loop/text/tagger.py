@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast, best_device, describe
+from annotation_loop.accelerator import autocast, best_device
 from annotation_loop.errors import LoopError
 from annotation_loop.text.entity_metrics import EntityMetrics, entity_metrics
 from annotation_loop.text.examples import SpanExample
@@ -29,8 +29,6 @@ from annotation_loop.text.pretrained import (
     fine_tune,
     load_checkpoint,
     padding_collate,
-    save_checkpoint,
-    starting_model,
 )
 from annotation_loop.text.spans import (
     IGNORED,
@@ -149,23 +147,16 @@ def train_tagger(
         raise EmptyTaggingSetError(
             "No labelled texts to train the tagger on: label some texts first"
         )
-    torch.manual_seed(config.seed)
-    model, tokenizer = starting_model(HEAD, tags, config, init)
-    windows = _training_windows(usable, tags, tokenizer, config)
-    device = best_device()
-    final_loss, seconds = fine_tune(
-        model, windows, padding_collate(tokenizer.pad_token_id, IGNORED), config, device, progress
+    return fine_tune(
+        HEAD,
+        tags,
+        len(usable),
+        lambda tokenizer: _training_windows(usable, tags, tokenizer, config),
+        config,
+        init,
+        label_padding=IGNORED,
+        progress=progress,
     )
-    checkpoint = save_checkpoint(model, tokenizer, HEAD, config, tags)
-    report = TextTrainingReport(
-        device=describe(device),
-        epochs=config.epochs,
-        examples=len(usable),
-        windows=len(windows),
-        texts_per_second=len(usable) * config.epochs / seconds,
-        final_loss=final_loss,
-    )
-    return checkpoint, report
 
 
 @dataclass(frozen=True)
