@@ -58,13 +58,11 @@ class AnnotationSnapshot:
         return get_task_type(self.task)
 
     def label_counts(self) -> dict[str, int]:
-        """Items per label; for span targets, spans per label."""
-        counts: Counter[str] = Counter()
-        for item in self.items.values():
-            if isinstance(item.target, str):
-                counts[item.target] += 1
-            else:
-                counts.update(span.label for span in item.target)
+        """How often each label is used: items per class, or spans per entity type."""
+        task_type = self.task_type
+        counts = Counter(
+            label for item in self.items.values() for label in task_type.labels_of(item.target)
+        )
         return {label: counts.get(label, 0) for label in self.labels}
 
     def split(self, validation_fraction: float) -> tuple[list[LabelledItem], list[LabelledItem]]:

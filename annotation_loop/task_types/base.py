@@ -138,6 +138,10 @@ class TaskType(ABC):
     def decode_target(self, encoded: Any) -> Any:
         return encoded
 
+    def labels_of(self, target: Any) -> list[str]:
+        """The labels a target uses, once per use (for label statistics)."""
+        return [str(target)]
+
     # -- the model ---------------------------------------------------------------------
     @abstractmethod
     def train(

@@ -58,6 +58,9 @@ class NamedEntityRecognition(TextTaskType):
     def decode_target(self, encoded: Any) -> Spans:
         return tuple(Span(int(start), int(end), str(label)) for start, end, label in encoded)
 
+    def labels_of(self, target: Any) -> list[str]:
+        return [span.label for span in target]
+
     def same_target(self, a: Any, b: Any) -> bool:
         def plain(spans: Spans) -> set[tuple[int, int, str]]:
             return {(s.start, s.end, s.label) for s in spans}
