@@ -183,22 +183,23 @@ def sync_batch_to_project(
     unique: dict[str, SourceItem] = {}
     for item in listing.items:
         unique.setdefault(item.content_hash, item)  # the same content twice: one task
+    datas = {h: task_type.task_data(item, store) for h, item in unique.items()}
     new_items = [item for item in unique.values() if item.content_hash not in index.tasks]
     if new_items:
-        datas = [task_type.task_data(item, store) for item in new_items]
-        created_ids = client.import_tasks(project_id, datas)
+        created_ids = client.import_tasks(
+            project_id, [datas[item.content_hash] for item in new_items]
+        )
         for item, task_id in zip(new_items, created_ids, strict=True):
             index.add(
                 TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
             )
-    known = index.tasks
     tasks = sorted(
         (
             BatchTask(
-                task_id=known[h].id,
+                task_id=index.tasks[h].id,
                 uri=item.uri,
                 content_hash=h,
-                input_ref=task_type.input_ref(task_type.task_data(item, store)),
+                input_ref=task_type.input_ref(datas[h]),
             )
             for h, item in unique.items()
         ),
