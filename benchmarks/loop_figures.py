@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 import uuid
 from pathlib import Path
 
 import click
-import httpx
 import torch
 import yaml
 
-from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.services import start_services
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.sync import sync_batch_to_project
 from annotation_loop.task_types import get_task_type
-from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision import (
     LabelledImage,
     TrainConfig,
@@ -36,7 +32,8 @@ from annotation_loop.vision import (
 )
 from annotation_loop.vision.images import eval_transform
 from annotation_loop.vision.mnist import seed_mnist_batches
-from benchmarks.figures import Row, median_rate, timed
+from benchmarks.figures import Row, median_rate, report, timed
+from benchmarks.scale import measure_predictions, measure_sync
 from benchmarks.text_models import text_model_rows
 
 RESULTS = Path(__file__).parent / "results" / "loop_figures.json"
@@ -69,71 +66,10 @@ def main(quick: bool, repeats: int) -> None:
     store.fs.mkdir(f"bench-{run_id}")
     click.echo(f"Writing {count} PNGs to {source.dataset_uri} ...")
     truth = seed_mnist_batches(store, batches=1, batch_size=count)
-    rows: list[Row] = []
-    projects: list[int] = []
-
-    # Sync: our path (list with ETags, dedup, bulk import) vs Label Studio's raw bulk import.
-    sync_runs, raw_runs, resync_runs = [], [], []
-    for _ in range(repeats):
-        ours = client.get_or_create_project(f"bench sync {uuid.uuid4().hex[:6]}", config)
-        raw = client.get_or_create_project(f"bench raw {uuid.uuid4().hex[:6]}", config)
-        projects += [ours, raw]
-        started = time.perf_counter()
-        _, index = sync_batch_to_project(client, ours, store, "batch_1", images_task)
-        sync_runs.append(time.perf_counter() - started)
-        # As the pipeline does it: from the index the previous sync stored.
-        resync_runs.append(
-            timed(sync_batch_to_project, client, ours, store, "batch_1", images_task, index)
-        )
-        listing = images_task.list_items(store, "batch_1")
-        tasks = [images_task.task_data(item, store) for item in listing.items]
-        raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
-    rows.append(
-        Row(
-            f"sync {count} new objects",
-            median_rate(count, sync_runs),
-            "tasks/s",
-            median_rate(count, raw_runs),
-            "raw bulk import",
-        )
-    )
-    rows.append(Row(f"re-sync {count} unchanged", statistics.median(resync_runs), "s"))
-
-    # Pre-annotations: bulk upload vs one request per task (the classic example).
-    task_ids = sorted(ref.id for ref in client.task_index(projects[0]).values())
-    result = result_for_label("0", "image")
-    bulk_runs = []
-    for n in range(repeats):
-        preds = [PredictionIn(t, result, 0.5, f"bench:{n}") for t in task_ids]
-        bulk_runs.append(timed(client.import_predictions, projects[0], preds))
-    single = task_ids[:200]
-
-    def one_by_one() -> None:
-        with httpx.Client(
-            base_url=settings.label_studio_url,
-            headers={"Authorization": f"Token {api_key}"},
-            timeout=60,
-        ) as http:
-            for t in single:
-                http.post(
-                    "/api/predictions/",
-                    json={
-                        "task": t,
-                        "result": result,
-                        "score": 0.5,
-                        "model_version": "bench:single",
-                    },
-                ).raise_for_status()
-
-    rows.append(
-        Row(
-            f"upload {len(task_ids)} predictions",
-            median_rate(len(task_ids), bulk_runs),
-            "predictions/s",
-            len(single) / timed(one_by_one),
-            "one request per task",
-        )
-    )
+    # Sync and pre-annotations, measured as at project scale (benchmarks.scale).
+    rows, project = measure_sync(client, store, config, count, repeats)
+    rows.append(measure_predictions(client, settings, project, repeats))
+    client.delete_project(project)
 
     # Model: CPU (or GPU) throughput of training and of batched inference at 112 px.
     images = list(store.read_many(store.uri_for(k) for k in truth))
@@ -151,8 +87,8 @@ def main(quick: bool, repeats: int) -> None:
     ]
     train_rates = []
     for _ in range(repeats):
-        _, report = train_classifier(examples, settings.labels, train_config, progress=False)
-        train_rates.append(report.images_per_second)
+        _, training = train_classifier(examples, settings.labels, train_config, progress=False)
+        train_rates.append(training.images_per_second)
     checkpoint, _ = train_classifier(examples, settings.labels, train_config, progress=False)
     readable = [(uri, data) for uri, data in images if data is not None]
     infer_runs = [
@@ -187,8 +123,6 @@ def main(quick: bool, repeats: int) -> None:
     rows.append(Row(f"read {count} objects from S3", median_rate(count, read_runs), "objects/s"))
     rows += text_model_rows(repeats, quick)
 
-    for project_id in projects:
-        client.delete_project(project_id)
     store.fs.rm(f"bench-{run_id}", recursive=True)
 
     report(rows, RESULTS, {"images": count, "repeats": repeats})
