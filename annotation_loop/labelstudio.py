@@ -225,7 +225,7 @@ class LabelStudioClient:
             )
         return response.json() if response.content else None
 
-    def _task_pages(
+    def _task_page(
         self,
         project_id: int,
         *,
@@ -235,8 +235,9 @@ class LabelStudioClient:
         include: str | None = None,
         selected: Sequence[int] | None = None,
         page: int = 1,
-    ) -> list[dict[str, Any]]:
-        """One page of the Data Manager task list (`/api/tasks`), URIs left unresolved."""
+    ) -> dict[str, Any]:
+        """One page of the Data Manager task list (`/api/tasks`), URIs left unresolved:
+        `tasks`, and the `total` count matching the filters."""
         query: dict[str, Any] = {"ordering": [ordering]}
         if filters:
             query["filters"] = filters
@@ -257,7 +258,7 @@ class LabelStudioClient:
         body = self._request(
             "GET", "/api/tasks/", params=params, repeatable=True, missing_ok=page > 1
         )
-        return list(body["tasks"]) if body is not None else []
+        return body if body is not None else {"tasks": []}
 
     def _tasks_by_id(
         self,
@@ -275,21 +276,16 @@ class LabelStudioClient:
         while True:
             items = [
                 *filters,
-                {
-                    "filter": "filter:tasks:id",
-                    "operator": "greater",
-                    "type": "Number",
-                    "value": last_id,
-                },
+                _id_filter("greater", last_id),
             ]
-            tasks = self._task_pages(
+            tasks = self._task_page(
                 project_id,
                 filters={"conjunction": "and", "items": items},
                 ordering="tasks:id",
                 page_size=page_size,
                 include=include,
                 selected=selected,
-            )
+            )["tasks"]
             yield from tasks
             if len(tasks) < page_size:
                 return
@@ -564,31 +560,14 @@ class LabelStudioClient:
 
     def count_tasks_up_to(self, project_id: int, task_id: int) -> int:
         """How many of the project's tasks have an id up to `task_id` (one request)."""
-        query = {
-            "filters": {
-                "conjunction": "and",
-                "items": [
-                    {
-                        "filter": "filter:tasks:id",
-                        "operator": "less_or_equal",
-                        "type": "Number",
-                        "value": task_id,
-                    }
-                ],
-            }
-        }
-        body = self._request(
-            "GET",
-            "/api/tasks/",
-            params={
-                "project": project_id,
-                "page_size": 1,
-                "include": "id",
-                "query": json.dumps(query),
-            },
-            repeatable=True,
+        page = self._task_page(
+            project_id,
+            filters={"conjunction": "and", "items": [_id_filter("less_or_equal", task_id)]},
+            ordering="tasks:id",
+            page_size=1,
+            include="id",
         )
-        return int(body["total"])
+        return int(page["total"])
 
     def import_tasks(
         self, project_id: int, tasks: Sequence[dict[str, Any]], chunk_size: int = 5000
@@ -740,13 +719,13 @@ class LabelStudioClient:
         seen_at_cursor: set[int] = set()
         page = 1
         while True:
-            tasks = self._task_pages(
+            tasks = self._task_page(
                 project_id,
                 filters=_changed_filters(cursor, since),
                 ordering="tasks:updated_at",
                 page_size=page_size,
                 page=page,
-            )
+            )["tasks"]
             for task in tasks:
                 updated_at = _parse_time(task["updated_at"])
                 if task["id"] in seen_at_cursor or (since is not None and updated_at <= since):
@@ -822,6 +801,11 @@ class LabelStudioClient:
 
     def delete_project(self, project_id: int) -> None:
         self._request("DELETE", f"/api/projects/{project_id}/", repeatable=True, missing_ok=True)
+
+
+def _id_filter(operator: str, task_id: int) -> dict[str, Any]:
+    """A Data Manager filter item comparing task ids with `operator` ("greater", ...)."""
+    return {"filter": "filter:tasks:id", "operator": operator, "type": "Number", "value": task_id}
 
 
 def _changed_filters(cursor: datetime | None, since: datetime | None) -> dict[str, Any]:
