@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import fsspec
+import fsspec.asyn
 from pydantic import BaseModel
 
 from annotation_loop.errors import StorageError
@@ -118,6 +119,20 @@ def _content_hash(info: dict[str, Any]) -> str | None:
     return f"etag:{etag}" if etag else None
 
 
+async def _next_page(
+    entries: AsyncIterator[dict[str, Any]], size: int = 1000
+) -> list[dict[str, Any]]:
+    """Up to `size` more entries of an async listing (empty at its end); skips the zero-byte
+    "folder" markers some tools create."""
+    page: list[dict[str, Any]] = []
+    async for entry in entries:
+        if not entry["name"].endswith("/"):
+            page.append(entry)
+        if len(page) == size:
+            break
+    return page
+
+
 class ObjectStore:
     """Lists, reads and writes the items of one `DataSource`."""
 
@@ -200,29 +215,56 @@ class ObjectStore:
     def list_batch(self, batch: str, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> BatchListing:
         """The objects of one batch whose names end in `suffixes`, with their content
         fingerprints; the other keys are listed as skipped."""
-        base = self._path(self.uri_for(batch))
-        try:
-            found = self.fs.find(base, detail=True, withdirs=False)
-        except Exception as exc:
-            raise self._guard("list", exc) from exc
         listing = BatchListing(batch=batch)
-        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
-        for path, info in sorted(found.items()):
-            key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
-            if PurePosixPath(path).suffix.lower() not in suffixes:
-                listing.skipped.append(key)
-                continue
-            content_hash = _content_hash(info) or self._hash_file(path)
-            listing.objects.append(
-                StoredObject(
-                    uri=self._uri(path),
-                    key=key,
-                    batch=batch,
-                    content_hash=content_hash,
-                    size=int(info.get("size") or 0),
-                )
-            )
+        for page in self.iter_batch(batch, suffixes):
+            listing.objects += page.objects
+            listing.skipped += page.skipped
         return listing
+
+    def iter_batch(
+        self, batch: str, suffixes: frozenset[str] = IMAGE_SUFFIXES
+    ) -> Iterator[BatchListing]:
+        """`list_batch`, page by page as the store lists them (in key order), so a caller can
+        import one page while the next ones are listed."""
+        base = self._path(self.uri_for(batch))
+        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
+        pages = self._listing_pages(base)
+        while True:
+            try:
+                infos = next(pages, None)
+            except Exception as exc:
+                raise self._guard("list", exc) from exc
+            if infos is None:
+                return
+            page = BatchListing(batch=batch)
+            for info in infos:
+                path = info["name"]
+                key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
+                if PurePosixPath(path).suffix.lower() not in suffixes:
+                    page.skipped.append(key)
+                    continue
+                page.objects.append(
+                    StoredObject(
+                        uri=self._uri(path),
+                        key=key,
+                        batch=batch,
+                        content_hash=_content_hash(info) or self._hash_file(path),
+                        size=int(info.get("size") or 0),
+                    )
+                )
+            yield page
+
+    def _listing_pages(self, base: str) -> Iterator[list[dict[str, Any]]]:
+        """The listing entries under `base`: S3's own pages of up to 1,000 keys; other stores
+        in one page (their fsspec listings do not stream)."""
+        if self.source.protocol != "s3":
+            found = self.fs.find(base, detail=True, withdirs=False)
+            yield [found[path] | {"name": path} for path in sorted(found)]
+            return
+        bucket, _, prefix = base.partition("/")
+        entries = self.fs._iterdir(bucket, prefix=f"{prefix.rstrip('/')}/", delimiter="")
+        while page := fsspec.asyn.sync(self.fs.loop, _next_page, entries):
+            yield page
 
     def _hash_file(self, path: str) -> str:
         digest = hashlib.md5(usedforsecurity=False)

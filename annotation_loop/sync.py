@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
+from tqdm import tqdm
 
 from annotation_loop.cors import warn_if_cors_missing
 from annotation_loop.credentials import azure_account, read_service_account_json
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
+from annotation_loop.read_ahead import read_ahead
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.task_index import TaskIndex, refresh_task_index
-from annotation_loop.task_types import SourceItem, TaskType
+from annotation_loop.task_types import ItemListing, SourceItem, TaskType
 from annotation_loop.uris import split_uri
 
 logger = logging.getLogger(__name__)
@@ -148,6 +152,39 @@ def choose_batch(
     return next((batch for batch in batches if batch not in synced), None)
 
 
+@dataclass
+class _BatchScan:
+    """The items of a batch seen so far, and which of them the project lacks."""
+
+    task_type: TaskType
+    store: ObjectStore
+    index: TaskIndex
+    listed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unique: dict[str, SourceItem] = field(default_factory=dict)  # same content twice: one task
+    datas: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def new_items(
+        self, pages: Iterator[ItemListing], progress: tqdm[Any]
+    ) -> Iterator[list[SourceItem]]:
+        """Per page, its items whose content is not in the project yet (task data built)."""
+        for page in pages:
+            self.listed += len(page.items)
+            self.skipped += page.skipped
+            self.problems += page.problems
+            new: list[SourceItem] = []
+            for item in page.items:
+                if item.content_hash in self.unique:
+                    continue
+                self.unique[item.content_hash] = item
+                self.datas[item.content_hash] = self.task_type.task_data(item, self.store)
+                if item.content_hash not in self.index.tasks:
+                    new.append(item)
+            progress.update(len(page.items))
+            yield new
+
+
 def sync_batch_to_project(
     client: LabelStudioClient,
     project_id: int,
@@ -159,60 +196,63 @@ def sync_batch_to_project(
     """Creates one task per item of `batch` whose content the project does not hold yet;
     returns the report and the project's task index, brought up to date from
     `previous_index` (the last sync's)."""
-    listing = task_type.list_items(store, batch)
-    if listing.problems:
-        logger.warning(
-            "%d problems in %s, e.g. %s", len(listing.problems), batch, listing.problems[0]
-        )
-    if not listing.items:
+    index = refresh_task_index(client, project_id, previous_index)
+    scan = _BatchScan(task_type, store, index)
+    created = 0
+    with tqdm(desc=f"Sync {batch}", unit="items") as progress:
+        # Listing and task data run ahead in a thread while a chunk is imported; what they
+        # produced meanwhile is imported next, as one bigger chunk.
+        for pages in read_ahead(scan.new_items(task_type.iter_items(store, batch), progress)):
+            new_items = [item for page in pages for item in page]
+            if not new_items:
+                continue
+            created_ids = client.import_tasks(
+                project_id, [scan.datas[item.content_hash] for item in new_items]
+            )
+            for item, task_id in zip(new_items, created_ids, strict=True):
+                index.add(
+                    TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
+                )
+            created += len(new_items)
+            progress.set_postfix(created=created)
+    listed, skipped, problems = scan.listed, scan.skipped, scan.problems
+    if problems:
+        logger.warning("%d problems in %s, e.g. %s", len(problems), batch, problems[0])
+    if not listed:
         raise StorageError(
             f"Batch {store.uri_for(batch)} has no {task_type.item_description}"
-            + (f" ({len(listing.skipped)} other files)" if listing.skipped else "")
-            + (f"; {listing.problems[0]}" if listing.problems else "")
+            + (f" ({len(skipped)} other files)" if skipped else "")
+            + (f"; {problems[0]}" if problems else "")
             + ": add items or pick another batch"
         )
-    if listing.skipped:
+    if skipped:
         logger.warning(
             "Skipped %d files %s does not read in %s, e.g. %s",
-            len(listing.skipped),
+            len(skipped),
             task_type.description,
             batch,
-            listing.skipped[0],
+            skipped[0],
         )
-    index = refresh_task_index(client, project_id, previous_index)
-    unique: dict[str, SourceItem] = {}
-    for item in listing.items:
-        unique.setdefault(item.content_hash, item)  # the same content twice: one task
-    datas = {h: task_type.task_data(item, store) for h, item in unique.items()}
-    new_items = [item for item in unique.values() if item.content_hash not in index.tasks]
-    if new_items:
-        created_ids = client.import_tasks(
-            project_id, [datas[item.content_hash] for item in new_items]
-        )
-        for item, task_id in zip(new_items, created_ids, strict=True):
-            index.add(
-                TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
-            )
     tasks = sorted(
         (
             BatchTask(
                 task_id=index.tasks[h].id,
                 uri=item.uri,
                 content_hash=h,
-                input_ref=task_type.input_ref(datas[h]),
+                input_ref=task_type.input_ref(scan.datas[h]),
             )
-            for h, item in unique.items()
+            for h, item in scan.unique.items()
         ),
         key=lambda task: task.task_id,
     )
     report = SyncReport(
         project_id=project_id,
         batch=batch,
-        listed=len(listing.items),
-        created=len(new_items),
-        already_present=len(listing.items) - len(new_items),
-        skipped_keys=listing.skipped,
-        problems=listing.problems,
+        listed=listed,
+        created=created,
+        already_present=listed - created,
+        skipped_keys=skipped,
+        problems=problems,
         tasks=tasks,
     )
     return report, index

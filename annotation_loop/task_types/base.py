@@ -121,8 +121,18 @@ class TaskType(ABC):
 
     # -- storage -----------------------------------------------------------------------
     @abstractmethod
+    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
+        """The batch's items with their content hashes, a page at a time as the store lists
+        them (a sync imports one page while the next is listed)."""
+
     def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
         """The batch's items, with their content hashes."""
+        listing = ItemListing(batch=batch)
+        for page in self.iter_items(store, batch):
+            listing.items += page.items
+            listing.skipped += page.skipped
+            listing.problems += page.problems
+        return listing
 
     @abstractmethod
     def load_inputs(

@@ -59,16 +59,16 @@ class ImageClassification(TaskType):
     def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
         return choices.result_for_label(str(target), TO_NAME)
 
-    def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
-        listing = store.list_batch(batch, IMAGE_SUFFIXES)
-        return ItemListing(
-            batch=batch,
-            items=[
-                SourceItem(key=o.key, uri=o.uri, batch=batch, content_hash=o.content_hash)
-                for o in listing.objects
-            ],
-            skipped=listing.skipped,
-        )
+    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
+        for page in store.iter_batch(batch, IMAGE_SUFFIXES):
+            yield ItemListing(
+                batch=batch,
+                items=[
+                    SourceItem(key=o.key, uri=o.uri, batch=batch, content_hash=o.content_hash)
+                    for o in page.objects
+                ],
+                skipped=page.skipped,
+            )
 
     def load_inputs(
         self, store: ObjectStore, refs: Iterable[tuple[str, str]]

@@ -31,21 +31,22 @@ class TextTaskType(TaskType):
     def input_ref(self, data: Mapping[str, Any]) -> str:
         return str(data["text"])
 
-    def list_items(self, store: ObjectStore, batch: str) -> ItemListing:
+    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
         """Reads the batch's text files (texts live in the tasks, so a sync needs them) and
         gives each non-empty text an identity from its content."""
-        listing = store.list_batch(batch, TEXT_SUFFIXES)
-        result = ItemListing(batch=batch, skipped=listing.skipped)
-        by_uri = {obj.uri: obj for obj in listing.objects}
-        for uri, data in store.read_many(by_uri):
-            obj = by_uri[uri]
-            if data is None:
-                result.problems.append(f"{obj.key}: deleted while being read")
-                continue
-            parsed = parse_text_file(obj.key, data, store.source.text_field, store.source.id_field)
-            result.problems.extend(f"{obj.key}: {problem}" for problem in parsed.problems)
-            for row in parsed.rows:
-                result.items.append(
+        for listing in store.iter_batch(batch, TEXT_SUFFIXES):
+            page = ItemListing(batch=batch, skipped=listing.skipped)
+            by_uri = {obj.uri: obj for obj in listing.objects}
+            for uri, data in store.read_many(by_uri):
+                obj = by_uri[uri]
+                if data is None:
+                    page.problems.append(f"{obj.key}: deleted while being read")
+                    continue
+                parsed = parse_text_file(
+                    obj.key, data, store.source.text_field, store.source.id_field
+                )
+                page.problems.extend(f"{obj.key}: {problem}" for problem in parsed.problems)
+                page.items += [
                     SourceItem(
                         key=item_key(obj.key, row.row_id),
                         uri=f"{uri}#{row.row_id}" if row.row_id else uri,
@@ -53,8 +54,9 @@ class TextTaskType(TaskType):
                         content_hash=text_hash(row.text),
                         text=row.text,
                     )
-                )
-        return result
+                    for row in parsed.rows
+                ]
+            yield page
 
     def load_inputs(
         self, store: ObjectStore, refs: Iterable[tuple[str, str]]
