@@ -4,6 +4,8 @@ python run.py up | down | status                 local Label Studio + S3 stand-i
 python run.py local --train [--rerun]            fetch new labels, fine-tune, maybe promote
 python run.py aws --inference [--rerun]          sync the next batch, push pre-annotations
 python run.py demo [--cloud aws] [--task ner]    the whole loop with an oracle annotator
+python run.py serve [--cloud aws]                the production model as Label Studio's ML backend
+python run.py curve                              the learning curve, and whether labelling pays off
 
 `--task` (or LOOP_TASK) picks the task type: image (default), text or ner.
 """
@@ -351,6 +353,161 @@ def demo(cloud: str, task: str | None, batches: int, batch_size: int) -> None:
         os.environ[USE_STAND_IN[cloud]] = "true"
     use_task(task)
     run_demo(cloud, load_settings(), batches, batch_size)
+
+
+@cli.command()
+@click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
+@task_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the backend listens.")
+@click.option("--port", default=9090, show_default=True)
+@click.option(
+    "--url",
+    default=None,
+    help="The backend's URL as Label Studio reaches it (default: http://HOST:PORT).",
+)
+@click.option(
+    "--retrain-after",
+    default=50,
+    show_default=True,
+    help="New annotations that start a training run (0: never retrain).",
+)
+@click.option(
+    "--quiet-period",
+    default=30.0,
+    show_default=True,
+    help="Seconds without new annotations before that run starts.",
+)
+@user_errors
+def serve(
+    cloud: str,
+    task: str | None,
+    host: str,
+    port: int,
+    url: str | None,
+    retrain_after: int,
+    quiet_period: float,
+) -> None:
+    """Serve the production model to Label Studio as its ML backend, and retrain on new labels.
+
+    Connects the backend to the project, so every task an annotator opens gets a
+    pre-annotation; Label Studio's webhooks count new annotations and start
+    `run.py CLOUD --train --rerun` in the background past --retrain-after.
+    """
+    use_task(task)
+    backend_server(
+        cloud,
+        load_settings(),
+        host,
+        port,
+        url or f"http://{host}:{port}",
+        retrain_after,
+        quiet_period,
+    ).run()
+
+
+def backend_server(
+    cloud: str,
+    settings: Settings,
+    host: str,
+    port: int,
+    url: str,
+    retrain_after: int,
+    quiet_period: float,
+) -> Any:
+    """The ML backend's server, ready to `run()`; once up, it connects itself to the project."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from annotation_loop.ml_backend import ModelHolder, create_app
+    from annotation_loop.ml_backend.zenml_source import ZenMLModelSource
+    from annotation_loop.model_registry import label_studio_from_stack
+    from annotation_loop.retraining import RetrainingTrigger, subprocess_launcher
+    from annotation_loop.storage import ObjectStore
+    from annotation_loop.sync import ensure_project
+    from annotation_loop.task_types import get_task_type
+
+    task_type = get_task_type(settings.task)
+    prepare_stack(cloud, settings)
+    client = label_studio_from_stack()
+    client.check()
+    store = ObjectStore(settings.data_source(cloud))
+    project_id = ensure_project(client, store, settings.project_name, settings.labels, task_type)
+    holder = ModelHolder(
+        ZenMLModelSource(settings.model_name, settings.task, tuple(settings.labels))
+    )
+    trigger = (
+        RetrainingTrigger(
+            subprocess_launcher(
+                [sys.executable, str(PROJECT_ROOT / "run.py"), cloud, "--train", "--rerun"],
+                settings.logs_dir / "retraining",
+                environment=settings.environment(),
+            ),
+            threshold=retrain_after,
+            quiet_period_s=quiet_period,
+        )
+        if retrain_after > 0
+        else None
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(holder, store, trigger), host=host, port=port)
+    )
+
+    def connect_when_up() -> None:
+        # Label Studio calls /health and /setup while connecting: the server must be up.
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.1)
+        try:
+            served = holder.served
+            version = served.model_version if served else None
+            client.connect_ml_backend(project_id, url, title=version or "annotation-loop")
+            client.use_predictions_of(project_id, version)
+        except LoopError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            server.should_exit = True
+            return
+        click.echo(
+            f"ML backend {url} connected to {client.project_url(project_id)}, serving "
+            f"{served.model_version if served else 'nothing yet (no production model)'}"
+            + (
+                f"; retraining after {retrain_after} new annotations and {quiet_period:g} s quiet"
+                if trigger
+                else ""
+            )
+        )
+
+    threading.Thread(target=connect_when_up, name="connect-backend", daemon=True).start()
+    return server
+
+
+@cli.command()
+@task_option
+@user_errors
+def curve(task: str | None) -> None:
+    """Print the model's learning curve (labels vs validation score) and whether labelling
+    more still pays off, as the last training run judged it."""
+    from zenml.client import Client
+
+    from annotation_loop.learning_curve import curve_table
+    from annotation_loop.model_registry import learning_curve
+    from annotation_loop.task_types import get_task_type
+
+    use_task(task)
+    settings = load_settings()
+    metric = get_task_type(settings.task).promotion_metric
+    points = learning_curve(settings.model_name, metric)
+    if not points:
+        raise LoopError(
+            f"No training runs of {settings.model_name!r} yet: run `python run.py <cloud> --train`"
+        )
+    click.echo(curve_table(points, metric))
+    latest = Client().get_model_version(settings.model_name, points[-1].version)
+    recorded = latest.run_metadata.get("learning_curve")
+    if isinstance(recorded, dict):
+        click.echo(recorded["advice"])
 
 
 def label_batch_with_oracle(

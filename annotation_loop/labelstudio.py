@@ -43,6 +43,7 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 # (a restart takes 5-10 s), and how often to resume the chunk before giving up.
 RECOVERY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 CHUNK_ATTEMPTS = 3
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"  # the labelling stream: lowest prediction score first
 # Failures after which the server may have acted on the request: only requests that are
 # safe to repeat are retried on them.
 ANSWERED_FAILURES = (
@@ -536,6 +537,86 @@ class LabelStudioClient:
             raise
         except LoopError as exc:
             raise LoopError(f"{failure} ({exc})") from None
+        return int(created["id"])
+
+    def connect_ml_backend(self, project_id: int, url: str, title: str) -> int:
+        """Connects the ML backend at `url` to the project, titled `title` (an existing
+        connection to the same URL is kept and retitled). Label Studio calls its /health and
+        /setup first and refuses a backend that fails them.
+
+        Title it with the served model version: a project's `model_version` may only name a
+        connected backend's title or a version that has predictions."""
+        backends = self._request("GET", "/api/ml", params={"project": project_id}, repeatable=True)
+        for backend in backends:
+            if backend["url"].rstrip("/") == url.rstrip("/"):
+                if backend["title"] != title:
+                    self._request(
+                        "PATCH",
+                        f"/api/ml/{backend['id']}",
+                        json_body={"title": title},
+                        repeatable=True,
+                    )
+                return int(backend["id"])
+        try:
+            created = self._request(
+                "POST",
+                "/api/ml",
+                json_body={"project": project_id, "url": url, "title": title},
+                repeatable=False,
+            )
+        except LabelStudioUnreachable:
+            raise
+        except LoopError as exc:  # 403 included: that is also how SSRF protection refuses
+            raise LoopError(
+                f"Label Studio refused the ML backend at {url} ({exc}): it must reach that URL "
+                "(a loopback or private address needs USE_DEFAULT_BANNED_SUBNETS=false on its "
+                "server) and the project's label config must fit the model (the backend's log "
+                "says)"
+            ) from None
+        return int(created["id"])
+
+    def use_predictions_of(self, project_id: int, model_version: str | None) -> None:
+        """Annotators see `model_version`'s predictions (None: keep the project's choice), and
+        tasks opened without one are sent to the connected ML backend; the labelling stream
+        asks for the lowest prediction score first (Label Studio's uncertainty sampling)."""
+        settings: dict[str, Any] = {
+            "show_collab_predictions": True,
+            "sampling": UNCERTAINTY_SAMPLING,
+        }
+        if model_version is not None:
+            settings["model_version"] = model_version
+        self._request("PATCH", f"/api/projects/{project_id}/", json_body=settings, repeatable=True)
+
+    def save_view(
+        self,
+        project_id: int,
+        title: str,
+        filters: list[dict[str, Any]],
+        ordering: Sequence[str] = (),
+    ) -> int:
+        """A Data Manager tab of the project: created, or updated if one has this title."""
+        data = {
+            "title": title,
+            "filters": {"conjunction": "and", "items": filters},
+            "ordering": list(ordering),
+        }
+        for view in self._request(
+            "GET", "/api/dm/views/", params={"project": project_id}, repeatable=True
+        ):
+            if view["data"].get("title") == title:
+                self._request(
+                    "PATCH",
+                    f"/api/dm/views/{view['id']}/",
+                    json_body={"project": project_id, "data": data},
+                    repeatable=True,
+                )
+                return int(view["id"])
+        created = self._request(
+            "POST",
+            "/api/dm/views/",
+            json_body={"project": project_id, "data": data},
+            repeatable=False,
+        )
         return int(created["id"])
 
     def iter_task_refs(self, project_id: int, after_id: int = 0) -> Iterator[TaskRef]:

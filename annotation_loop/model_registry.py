@@ -17,6 +17,7 @@ from zenml.models import ModelVersionResponse
 from annotation_loop.annotations import AnnotationSnapshot
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.learning_curve import CurvePoint
 from annotation_loop.task_index import TaskIndex
 
 MODEL_ARTIFACT = "model"
@@ -40,9 +41,10 @@ def load_artifact(version: ModelVersionResponse | Model, name: str) -> Any:
     """An artifact linked to a model version (a response or a step context's `Model`)."""
     artifact = version.get_artifact(name)
     if artifact is None:
+        model_name = version.name if isinstance(version, Model) else version.model.name
         raise ConfigurationError(
-            f"Model version {version} has no {name!r} artifact: was it produced by this "
-            "project's training pipeline?"
+            f"Model version {model_name}:{version.number} has no {name!r} artifact: was it "
+            "produced by this project's training pipeline? (`run.py <cloud> --train` makes one)"
         )
     return artifact.load()
 
@@ -89,6 +91,34 @@ def previous_snapshot(
     ):
         return AnnotationSnapshot(project_id=project_id, task=task, labels=tuple(labels))
     return previous
+
+
+def learning_curve(
+    model_name: str, metric: str, before_number: int | None = None
+) -> list[CurvePoint]:
+    """(labels, validation score) of every version the training pipeline evaluated, oldest
+    first; only versions numbered below `before_number` if given."""
+    client = Client()
+    points: list[CurvePoint] = []
+    page = 1
+    while True:
+        versions = client.list_model_versions(
+            model=model_name, sort_by="asc:number", page=page, size=50
+        )
+        for version in versions.items:
+            if before_number is not None and version.number >= before_number:
+                continue
+            validation = version.run_metadata.get("validation")
+            if not isinstance(validation, dict) or "labelled_items" not in validation:
+                continue
+            score = validation.get("score", validation.get(metric))  # older runs: no "score"
+            if score is not None:
+                points.append(
+                    CurvePoint(str(version.name), int(validation["labelled_items"]), float(score))
+                )
+        if page >= versions.total_pages:
+            return points
+        page += 1
 
 
 def latest_task_index(label_studio_url: str, project_id: int) -> TaskIndex | None:

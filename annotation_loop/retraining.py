@@ -7,10 +7,11 @@ arrived and annotators have paused for a while, a training run starts in its own
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -195,17 +196,21 @@ class SubprocessRun:
         return self.process.poll()
 
 
-def subprocess_launcher(command: Sequence[str], log_dir: Path) -> Callable[[], SubprocessRun]:
-    """Starts `command` (e.g. `[sys.executable, "run.py", "local", "--train"]`) per call, its
-    stdout and stderr going to a new timestamped log file in `log_dir`."""
+def subprocess_launcher(
+    command: Sequence[str], log_dir: Path, environment: Mapping[str, str] | None = None
+) -> Callable[[], SubprocessRun]:
+    """Starts `command` (e.g. `[sys.executable, "run.py", "local", "--train"]`) per call, with
+    `environment` on top of this process's, its stdout and stderr going to a new timestamped
+    log file in `log_dir`."""
     arguments = list(command)
+    env = {**os.environ, **(environment or {})}
 
     def start() -> SubprocessRun:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / datetime.now().strftime("retrain-%Y%m%d-%H%M%S-%f.log")
         with log_path.open("xb") as log:  # the child keeps its own handle on the file
             process = subprocess.Popen(
-                arguments, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                arguments, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
             )
         return SubprocessRun(process, log_path)
 

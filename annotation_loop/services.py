@@ -312,6 +312,9 @@ class LabelStudioServer(LocalService):
             # SSRF protection refuses a loopback endpoint typed into a storage; this one is
             # trusted. It is also the endpoint of every S3 storage that names none.
             "S3_ENDPOINT": self.settings.local_s3_endpoint_url,
+            # The ML backend (`run.py serve`) listens on loopback too; this server only binds
+            # 127.0.0.1, so its SSRF block on private and loopback addresses protects nothing.
+            "USE_DEFAULT_BANNED_SUBNETS": "false",
             # Likewise every GCS storage of this (local, demo) server goes to fake-gcs-server;
             # a real bucket needs another Label Studio.
             **gcs.client_environment(),

@@ -7,6 +7,7 @@ no configuration; real clouds are configured by overriding a handful of variable
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,6 +131,22 @@ class Settings(BaseSettings):
     )
     local_azure_port: int = 10000  # Azurite's blob service
     local_azure: bool = False
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the LOOP_* variables that recreate them in another process (a
+        training run the ML backend starts)."""
+        variables = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, list):
+                value = json.dumps(value)
+            elif isinstance(value, bool):
+                value = str(value).lower()
+            variables[f"LOOP_{name.upper()}"] = str(value)
+        return variables
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,13 @@ from zenml import pipeline
 
 from annotation_loop.storage import DataSource
 from pipelines.settings import DOCKER, TRAINING_RESOURCES
-from steps import evaluate_and_promote, fetch_annotations, train_model
+from steps import (
+    evaluate_and_promote,
+    fetch_annotations,
+    record_learning_curve,
+    review_labels,
+    train_model,
+)
 
 
 @pipeline(enable_cache=False, settings={"docker": DOCKER})
@@ -16,8 +22,10 @@ def training_pipeline(
     train_config: dict[str, Any],
     validation_fraction: float = 0.2,
     continue_from_production: bool = False,
+    label_review: dict[str, Any] | None = None,
 ) -> None:
-    """Annotations changed since the last run -> fine-tuned model version -> maybe production."""
+    """Annotations changed since the last run -> fine-tuned model version -> maybe production,
+    the model's learning curve, and the labels it disputes, for review."""
     snapshot = fetch_annotations(task=task, project_name=project_name, labels=labels)
     model = train_model.with_options(settings={"resources": TRAINING_RESOURCES})(
         snapshot=snapshot,
@@ -26,9 +34,11 @@ def training_pipeline(
         validation_fraction=validation_fraction,
         continue_from_production=continue_from_production,
     )
-    evaluate_and_promote(
+    metrics, _ = evaluate_and_promote(
         model=model,
         snapshot=snapshot,
         source=source,
         validation_fraction=validation_fraction,
     )
+    record_learning_curve(validation_metrics=metrics)
+    review_labels(model=model, snapshot=snapshot, source=source, label_review=label_review or {})

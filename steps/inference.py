@@ -6,6 +6,7 @@ from zenml.exceptions import StepContextError
 from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
+from annotation_loop.active_learning import RankingConfig
 from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.model_registry import (
     MODEL_ARTIFACT,
@@ -13,6 +14,7 @@ from annotation_loop.model_registry import (
     load_artifact,
     prediction_model_version,
 )
+from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue, ranked_scores
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport
 from annotation_loop.task_types import get_task_type
@@ -23,12 +25,13 @@ logger = get_logger(__name__)
 class TaskPrediction(BaseModel):
     task_id: int
     result: list[dict[str, Any]]  # Label Studio result regions
-    score: float
+    score: float  # the model's confidence, reassigned so that low scores are labelled first
 
 
 class BatchPredictions(BaseModel):
     project_id: int
     model_version: str | None  # None: no production model yet, nothing predicted
+    strategy: str = "random"  # how the scores order the tasks for labelling
     predictions: list[TaskPrediction] = []
     already_predicted: int = 0
     unreadable: list[str] = []  # corrupt or vanished items
@@ -36,9 +39,14 @@ class BatchPredictions(BaseModel):
 
 @step
 def predict_batch(
-    task: str, batch_tasks: SyncReport, source: DataSource, batch_size: int
+    task: str,
+    batch_tasks: SyncReport,
+    source: DataSource,
+    batch_size: int,
+    active_learning: dict[str, Any],
 ) -> Annotated[BatchPredictions, "batch_predictions"]:
-    """Predicts, with the production model, the batch's tasks that lack its prediction."""
+    """Predicts, with the production model, the batch's tasks that lack its prediction; their
+    scores order them for labelling by the `active_learning` strategy (RankingConfig)."""
     try:
         model = get_step_context().model
     except StepContextError:
@@ -75,16 +83,19 @@ def predict_batch(
         model_version,
         len(done),
     )
+    ranking = RankingConfig(**active_learning)
+    scores = ranked_scores(predictions, ranking)
     return BatchPredictions(
         project_id=batch_tasks.project_id,
         model_version=model_version,
+        strategy=ranking.strategy,
         predictions=[
             TaskPrediction(
                 task_id=int(p.key),
                 result=task_type.result_for_target(p.target, todo[p.key].input_ref),
-                score=p.score,
+                score=score,
             )
-            for p in predictions
+            for p, score in zip(predictions, scores, strict=True)
         ],
         already_predicted=len(done),
         unreadable=[todo[key].uri for key in unreadable],
@@ -109,8 +120,20 @@ def push_predictions(batch_predictions: BatchPredictions) -> Annotated[int, "pus
             for p in batch_predictions.predictions
         ],
     )
-    logger.info("Pushed %d pre-annotations (%s)", pushed, batch_predictions.model_version)
+    publish_labelling_queue(client, batch_predictions.project_id, batch_predictions.model_version)
+    logger.info(
+        "Pushed %d pre-annotations (%s), ordered for labelling by %s: the project's labelling "
+        "stream and its %r tab show the lowest scores first",
+        pushed,
+        batch_predictions.model_version,
+        batch_predictions.strategy,
+        LABELLING_QUEUE,
+    )
     log_metadata(
-        metadata={"pushed_predictions": pushed, "model_version": batch_predictions.model_version}
+        metadata={
+            "pushed_predictions": pushed,
+            "model_version": batch_predictions.model_version,
+            "strategy": batch_predictions.strategy,
+        }
     )
     return pushed

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 from PIL.Image import Image
 
 from annotation_loop.storage import ObjectStore
@@ -54,9 +55,34 @@ class Example:
 
 @dataclass(frozen=True)
 class Prediction:
+    """What the model says about one item, and what active learning ranks it by."""
+
     key: str
     target: Any
     score: float  # the model's confidence in `target`, in [0, 1]
+    # How unsure the model is about the item, in [0, 1]: the margin between its two most
+    # probable classes (for NER, of its least sure word).
+    uncertainty: float = 0.0
+    # The model's features of the item (1-D float16), for diversity. Arrays have no single
+    # truth value, so equality leaves them out.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class LabelUnits:
+    """What label-issue review checks: one unit per classified item; one per word for NER."""
+
+    features: np.ndarray  # (m, d) float32: the model's features of each unit
+    given: np.ndarray  # (m,) index into `classes` of the label the annotation gives the unit
+    example: np.ndarray  # (m,) index of the example (in the input sequence) the unit belongs to
+    position: np.ndarray  # (m,) the unit's position in its example: 0, or the word's index
+    classes: tuple[str, ...]
+
+    @classmethod
+    def empty(cls, classes: tuple[str, ...]) -> LabelUnits:
+        """No units: the model could read none of the examples."""
+        no_indexes = np.empty(0, dtype=np.int64)
+        return cls(np.empty((0, 0), dtype=np.float32), no_indexes, no_indexes, no_indexes, classes)
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,22 @@ class TaskType(ABC):
     @abstractmethod
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
         """Scores on labelled examples; `metrics` holds `promotion_metric`."""
+
+    # -- label-issue review --------------------------------------------------------------
+    @abstractmethod
+    def label_units(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> LabelUnits:
+        """The units of `examples` with the model's features and their annotated classes.
+
+        Examples the model cannot read (a corrupt image, an empty text) have no units. Raises
+        `UnknownLabelError` for an annotation whose label the model does not predict.
+        """
+
+    @abstractmethod
+    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> Any:
+        """`example`'s target with the units at these positions (`LabelUnits.position`)
+        relabelled to these classes (names from `LabelUnits.classes` of the same model)."""
 
     # -- the demo ----------------------------------------------------------------------
     @abstractmethod

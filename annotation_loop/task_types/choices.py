@@ -1,13 +1,17 @@
 """Single-choice classification in Label Studio terms: a `Choices` control over one object
-tag (an `Image`, a `Text`), shared by the image and text classification task types."""
+tag (an `Image`, a `Text`), shared by the image and text classification task types, with
+their label-issue review (one unit per item)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
+
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
+from annotation_loop.task_types.base import Example, LabelUnits, Prediction, TaskType
 
 FROM_NAME = "label"
 
@@ -62,3 +66,50 @@ def label_from_result(
                 )
             return label
     return None
+
+
+def _model_label(label: str, labels: Sequence[str], what: str) -> int:
+    if label not in labels:
+        raise UnknownLabelError(
+            f"{what} is labelled {label!r}, which the model does not predict ({list(labels)}): "
+            "train a model on the current label list first"
+        )
+    return list(labels).index(label)
+
+
+def _embedding(prediction: Prediction) -> np.ndarray:
+    if prediction.embedding is None:
+        raise ValueError(f"The prediction of {prediction.key} has no embedding")
+    return prediction.embedding
+
+
+def label_units(
+    task_type: TaskType, model: Any, examples: Sequence[Example], batch_size: int
+) -> LabelUnits:
+    """One unit per example the model reads: its prediction's embedding, and its label as an
+    index into the model's labels (`model.labels`)."""
+    classes = tuple(model.labels)
+    given = [_model_label(str(e.target), classes, f"Item {e.key}") for e in examples]
+    # Keyed by position, so that the predictions say which example they belong to.
+    predictions, _ = task_type.predict(
+        model, [(str(i), e.input) for i, e in enumerate(examples)], batch_size
+    )
+    if not predictions:
+        return LabelUnits.empty(classes)
+    example = np.array([int(p.key) for p in predictions], dtype=np.int64)
+    return LabelUnits(
+        features=np.stack([_embedding(p) for p in predictions]).astype(np.float32),
+        given=np.array(given, dtype=np.int64)[example],
+        example=example,
+        position=np.zeros(len(example), dtype=np.int64),
+        classes=classes,
+    )
+
+
+def suggest_label(model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
+    """The suggested label of a classified item (its one unit is at position 0)."""
+    if set(suggestions) - {0}:
+        raise ValueError(f"A classified item has one unit, at 0, not {sorted(suggestions)}")
+    label = suggestions.get(0, str(example.target))
+    _model_label(label, model.labels, f"The suggestion for {example.key}")
+    return label

@@ -12,6 +12,7 @@ from annotation_loop.task_types.base import (
     Evaluation,
     Example,
     ItemListing,
+    LabelUnits,
     Prediction,
     SourceItem,
     TaskDefaults,
@@ -102,7 +103,9 @@ class ImageClassification(TaskType):
         from annotation_loop.vision import predict_images
 
         predictions, corrupt = predict_images(model, inputs, batch_size=batch_size)
-        return [Prediction(p.key, p.label, p.score) for p in predictions], corrupt
+        return [
+            Prediction(p.key, p.label, p.score, p.uncertainty, p.embedding) for p in predictions
+        ], corrupt
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
         from annotation_loop.classification_metrics import plot_confusion_matrix
@@ -112,6 +115,14 @@ class ImageClassification(TaskType):
             model, [LabelledImage(e.key, e.input, e.target) for e in examples]
         )
         return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+
+    def label_units(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> LabelUnits:
+        return choices.label_units(self, model, examples, batch_size)
+
+    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
+        return choices.suggest_label(model, example, suggestions)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

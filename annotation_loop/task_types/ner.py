@@ -8,14 +8,46 @@ from dataclasses import asdict
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
+
+from annotation_loop.errors import UnknownLabelError
 from annotation_loop.storage import ObjectStore
-from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
+from annotation_loop.task_types.base import (
+    Evaluation,
+    Example,
+    LabelUnits,
+    Prediction,
+    TaskDefaults,
+)
 from annotation_loop.task_types.choices import check_labels
 from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import WNUT_TYPES
-from annotation_loop.text.spans import Span, result_from_spans, spans_from_result
+from annotation_loop.text.spans import (
+    OUTSIDE,
+    Span,
+    relabel_words,
+    result_from_spans,
+    spans_from_result,
+    word_types,
+)
 
 Spans = tuple[Span, ...]
+
+
+def _classes(model: Any) -> tuple[str, ...]:
+    """A word's classes in label-issue review: "O", then the tagger's entity types."""
+    from annotation_loop.text.tagger import entity_labels_of
+
+    return (OUTSIDE, *entity_labels_of(model))
+
+
+def _class_index(kind: str, classes: tuple[str, ...], what: str) -> int:
+    if kind not in classes:
+        raise UnknownLabelError(
+            f"{what} is an entity of type {kind!r}, which the model does not tag "
+            f"({list(classes[1:])}): train a model on the current label list first"
+        )
+    return classes.index(kind)
 
 
 class NamedEntityRecognition(TextTaskType):
@@ -94,7 +126,10 @@ class NamedEntityRecognition(TextTaskType):
         from annotation_loop.text.tagger import predict_spans
 
         predictions = predict_spans(model, inputs, batch_size=batch_size)
-        return [Prediction(p.key, tuple(p.spans), p.score) for p in predictions], []
+        return [
+            Prediction(p.key, tuple(p.spans), p.score, p.uncertainty, p.embedding)
+            for p in predictions
+        ], []
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
         from annotation_loop.text.entity_metrics import plot_entity_scores
@@ -105,6 +140,43 @@ class NamedEntityRecognition(TextTaskType):
             model, [SpanExample(e.key, e.input, tuple(e.target)) for e in examples]
         )
         return Evaluation(metrics.to_metadata(), plot_entity_scores(metrics))
+
+    def label_units(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> LabelUnits:
+        """One unit per word of every text: its features, and its entity type ("O" or a
+        type, no B/I) under the annotation's spans."""
+        from annotation_loop.text.tagger import word_features
+
+        classes = _classes(model)
+        if not examples:
+            return LabelUnits.empty(classes)
+        texts = word_features(
+            model, [(str(i), e.input) for i, e in enumerate(examples)], batch_size
+        )
+        given = [
+            _class_index(kind, classes, f"A word of {example.key}")
+            for example, words in zip(examples, texts, strict=True)
+            for kind in word_types(words.ranges, example.target)
+        ]
+        counts = [len(words.ranges) for words in texts]
+        return LabelUnits(
+            features=np.concatenate([words.features for words in texts]),
+            given=np.array(given, dtype=np.int64),
+            example=np.repeat(np.arange(len(texts), dtype=np.int64), counts),
+            position=np.concatenate([np.arange(n, dtype=np.int64) for n in counts]),
+            classes=classes,
+        )
+
+    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> Spans:
+        """The annotation's spans with these words (indexes as in `label_units`) re-typed."""
+        from annotation_loop.text.tagger import text_words
+
+        classes = _classes(model)
+        for kind in suggestions.values():
+            _class_index(kind, classes, f"The suggestion for {example.key}")
+        words = text_words(model, example.input)
+        return tuple(relabel_words(example.input, example.target, words, suggestions))
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

@@ -8,7 +8,13 @@ from typing import Any
 
 from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import choices
-from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
+from annotation_loop.task_types.base import (
+    Evaluation,
+    Example,
+    LabelUnits,
+    Prediction,
+    TaskDefaults,
+)
 from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import REVIEW_LABELS
 
@@ -65,7 +71,7 @@ class TextClassification(TextTaskType):
         predictions = predict_texts(model, pairs, batch_size=batch_size)
         predicted = {p.key for p in predictions}
         return (
-            [Prediction(p.key, p.label, p.score) for p in predictions],
+            [Prediction(p.key, p.label, p.score, p.uncertainty, p.embedding) for p in predictions],
             [key for key, _ in pairs if key not in predicted],  # empty texts
         )
 
@@ -78,6 +84,14 @@ class TextClassification(TextTaskType):
             model, [TextExample(e.key, e.input, e.target) for e in examples]
         )
         return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+
+    def label_units(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> LabelUnits:
+        return choices.label_units(self, model, examples, batch_size)
+
+    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
+        return choices.suggest_label(model, example, suggestions)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

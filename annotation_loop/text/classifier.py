@@ -2,19 +2,22 @@
 
 A text longer than the model's window is split into overlapping windows: each is trained
 on with the text's label, and at prediction time the windows' probabilities are averaged,
-so no part of a long text is ever cut off.
+so no part of a long text is ever cut off. A text's embedding is likewise the mean of the
+last hidden state over the real tokens of all its windows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast, best_device
+from annotation_loop.accelerator import autocast
+from annotation_loop.active_learning import margin_uncertainty
 from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
 from annotation_loop.text.examples import TextExample
@@ -26,7 +29,6 @@ from annotation_loop.text.pretrained import (
     Window,
     batched,
     fine_tune,
-    load_checkpoint,
     padding_collate,
 )
 
@@ -38,6 +40,10 @@ class TextPrediction:
     key: str
     label: str
     score: float  # probability of `label`, averaged over the text's windows
+    uncertainty: float  # margin uncertainty of the averaged probabilities, in [0, 1]
+    # The last hidden state averaged over the text's real tokens (1-D float16); left out of
+    # equality.
+    embedding: np.ndarray = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,8 @@ def predict_texts(
     batch_size: int = 64,
     progress: bool = True,
 ) -> list[TextPrediction]:
-    """The most probable label and its probability for each `(key, text)`, in input order.
+    """The most probable label, its probability, the margin uncertainty and the embedding of
+    each `(key, text)`, in input order.
 
     Empty (or whitespace-only) texts get no prediction. A long text's windows are scored
     separately and their probabilities averaged, weighted by each window's token count.
@@ -118,14 +125,18 @@ def predict_texts(
     keyed = [(key, text) for key, text in texts if text.strip()]
     if not keyed:
         return []
-    model, tokenizer = load_checkpoint(checkpoint)
-    device = best_device()
-    model.to(device)
-    split = _split(tokenizer, [text for _, text in keyed], checkpoint.max_length, checkpoint.stride)
-    collate = padding_collate(tokenizer.pad_token_id)
+    loaded = checkpoint.inference
+    device = loaded.device
+    split = _split(
+        loaded.tokenizer, [text for _, text in keyed], checkpoint.max_length, checkpoint.stride
+    )
+    collate = padding_collate(loaded.tokenizer.pad_token_id)
     # Windows of similar length batched together need little padding.
     by_length = sorted(range(len(split.input_ids)), key=lambda w: len(split.input_ids[w]))
+    # Per text, sums over its windows' real tokens: of probabilities (each window's weighted
+    # by its token count), of hidden states, and of tokens.
     weighted = torch.zeros(len(keyed), len(checkpoint.labels), device=device)
+    hidden_sums = torch.zeros(len(keyed), loaded.hidden_size, device=device)
     weights = torch.zeros(len(keyed), device=device)
     with torch.inference_mode():
         for batch_windows in tqdm(
@@ -139,15 +150,25 @@ def predict_texts(
             )
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
             with autocast(device):
-                logits = model(**batch).logits
-            tokens = batch["attention_mask"].sum(dim=1).float()
+                output = loaded.model(**batch, output_hidden_states=True)
+            mask = batch["attention_mask"]
+            tokens = mask.sum(dim=1).float()
             text_index = torch.tensor([split.text_index[w] for w in batch_windows], device=device)
-            weighted.index_add_(0, text_index, logits.float().softmax(dim=1) * tokens[:, None])
+            weighted.index_add_(
+                0, text_index, output.logits.float().softmax(dim=1) * tokens[:, None]
+            )
+            hidden = output.hidden_states[-1].float() * mask[:, :, None]
+            hidden_sums.index_add_(0, text_index, hidden.sum(dim=1))
             weights.index_add_(0, text_index, tokens)
-    scores, indices = (weighted / weights[:, None]).max(dim=1)
+    probabilities = weighted / weights[:, None]
+    scores, indices = probabilities.max(dim=1)
+    uncertainties = margin_uncertainty(probabilities.cpu().numpy())
+    embeddings = (hidden_sums / weights[:, None]).to(torch.float16).cpu().numpy()
     return [
-        TextPrediction(key, checkpoint.labels[index], score)
-        for (key, _), index, score in zip(keyed, indices.tolist(), scores.tolist(), strict=True)
+        TextPrediction(key, checkpoint.labels[index], score, float(uncertainty), embedding)
+        for (key, _), index, score, uncertainty, embedding in zip(
+            keyed, indices.tolist(), scores.tolist(), uncertainties, embeddings, strict=True
+        )
     ]
 
 

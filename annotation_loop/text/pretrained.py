@@ -13,8 +13,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -55,6 +56,16 @@ class TextTrainConfig:
             )
 
 
+@dataclass(frozen=True)
+class InferenceModel:
+    """A checkpoint's model loaded for predictions."""
+
+    model: nn.Module  # in eval mode, on `device`
+    tokenizer: Any
+    device: torch.device
+    hidden_size: int  # the width of the encoder's hidden states
+
+
 @dataclass
 class TextCheckpoint:
     """A fine-tuned model with its tokenizer, as the files `save_pretrained` writes.
@@ -68,6 +79,16 @@ class TextCheckpoint:
     max_length: int
     stride: int
     files: dict[str, bytes] = field(repr=False)  # relative path -> content
+
+    @cached_property
+    def inference(self) -> InferenceModel:
+        """The model on the best device, with its tokenizer: loaded on first use and kept with
+        the checkpoint, so that repeated predictions do not rebuild it. Never train it;
+        `load_checkpoint` gives a model to train."""
+        model, tokenizer = load_checkpoint(self)
+        device = best_device()
+        hidden_size = int(cast(Any, model).config.hidden_size)
+        return InferenceModel(model.to(device), tokenizer, device, hidden_size)
 
 
 @dataclass(frozen=True)

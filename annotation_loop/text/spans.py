@@ -313,3 +313,73 @@ def snap_to_words(text: str, spans: Sequence[Span], words: Sequence[CharRange]) 
         text, [(start, end, tag, 1.0) for (start, end), tag in zip(words, tags, strict=True)]
     )
     return [replace(span, score=None) for span in snapped]
+
+
+def entity_type(tag: str) -> str:
+    """The entity type of a BIO tag: "PER" for "B-PER" and "I-PER", "O" for "O"."""
+    return tag.partition("-")[2] or OUTSIDE
+
+
+def word_types(words: Sequence[CharRange], spans: Sequence[Span]) -> list[str]:
+    """The entity type (or "O") of every word, as `word_tags` assigns words to spans."""
+    return [entity_type(tag) for tag in word_tags(words, spans)]
+
+
+def _overlap(a: CharRange, b: CharRange) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _retagged(before: Sequence[str], types: Sequence[str], changed: set[int]) -> list[str]:
+    """BIO tags of words of these `types`: a `changed` word, and the word after it, belongs
+    to the span of the word before it if that word has its type; other words keep their tag."""
+    tags = []
+    for index, kind in enumerate(types):
+        if kind == OUTSIDE:
+            tags.append(OUTSIDE)
+        elif index in changed or index - 1 in changed:
+            joins = index > 0 and types[index - 1] == kind
+            tags.append(f"{'I' if joins else 'B'}-{kind}")
+        else:
+            tags.append(before[index])
+    return tags
+
+
+def relabel_words(
+    text: str, spans: Sequence[Span], words: Sequence[CharRange], types: Mapping[int, str]
+) -> list[Span]:
+    """`spans` with the words at these indexes (into `words`, in text order) given these
+    entity types ("O" for none), sorted by position.
+
+    A relabelled word leaves the span it was in (which shrinks, or splits in two) and forms
+    one span with the adjacent words of its new type. The spans that change cover whole
+    words; all others keep their exact character ranges.
+    """
+    for index in types:
+        if not 0 <= index < len(words):
+            raise ValueError(f"Word {index} is not one of the text's {len(words)} words")
+    before = word_tags(words, spans)
+    kinds = [entity_type(tag) for tag in before]
+    changed = {index for index, kind in types.items() if kind != kinds[index]}
+    for index in changed:
+        kinds[index] = types[index]
+    after = _retagged(before, kinds, changed)
+    retagged = [
+        words[i] for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new
+    ]
+    # The spans a retagged word was in, and the words they held, are rebuilt from the tags.
+    left = [s for s in spans if any(_overlap((s.start, s.end), word) for word in retagged)]
+    region = [w for w in words if any(_overlap((s.start, s.end), w) for s in left)] + retagged
+    rebuilt = [
+        replace(span, score=None)
+        for span in spans_from_word_tags(
+            text, [(start, end, tag, 1.0) for (start, end), tag in zip(words, after, strict=True)]
+        )
+        if any(_overlap((span.start, span.end), word) for word in region)
+    ]
+    kept = [
+        span
+        for span in spans
+        if span not in left
+        and not any(_overlap((span.start, span.end), (new.start, new.end)) for new in rebuilt)
+    ]
+    return sorted([*kept, *rebuilt], key=_position)

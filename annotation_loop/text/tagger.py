@@ -2,32 +2,36 @@
 
 Texts longer than a window are split into overlapping windows, so no token goes unseen.
 Words, not sub-tokens, are tagged (BIO, on each word's first sub-token), so a predicted
-span never cuts a word.
+span never cuts a word. A word's features are the last hidden state of that sub-token; a
+text's embedding is the mean of its words' features.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import accumulate
 from statistics import fmean
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast, best_device
+from annotation_loop.accelerator import autocast
+from annotation_loop.active_learning import margin_uncertainty, token_uncertainty_to_item
 from annotation_loop.errors import LoopError
 from annotation_loop.text.entity_metrics import EntityMetrics, entity_metrics
 from annotation_loop.text.examples import SpanExample
 from annotation_loop.text.pretrained import (
     Head,
+    InferenceModel,
     TextCheckpoint,
     TextTrainConfig,
     TextTrainingReport,
     Window,
     batched,
     fine_tune,
-    load_checkpoint,
     padding_collate,
 )
 from annotation_loop.text.spans import (
@@ -58,6 +62,18 @@ class SpanPrediction:
     # The spans' mean score; with no spans, the words' mean probability of "O", so a
     # confident "nothing here" scores high.
     score: float
+    uncertainty: float  # the largest margin uncertainty of its words; 0 with no words
+    # Its words' mean features (1-D float16), zeros with no words; left out of equality.
+    embedding: np.ndarray = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TextWords:
+    """A text's words as the tagger reads them, with its features of each."""
+
+    key: str
+    ranges: list[CharRange]  # in text order
+    features: np.ndarray  # (words, hidden) float32: each word's first sub-token's last hidden state
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,11 @@ class _EncodedText:
     @property
     def word_order(self) -> list[int]:
         return sorted(self.words)
+
+    @property
+    def ranges(self) -> list[CharRange]:
+        """Its words' character ranges, in text order."""
+        return [self.words[word] for word in self.word_order]
 
 
 def _encode(
@@ -160,63 +181,74 @@ def train_tagger(
 
 
 @dataclass(frozen=True)
-class _WordPrediction:
-    start: int
-    end: int
-    tag: str
-    probability: float  # of `tag`
-    outside: float  # probability of "O"
+class _TextOutput:
+    """The model's outputs for every token of a text's windows, one window after the other,
+    on the CPU."""
+
+    probabilities: torch.Tensor  # (tokens, tags): softmax over tags
+    hidden: torch.Tensor  # (tokens, hidden): the last hidden state
+    window_starts: list[int]  # where each window's tokens begin
 
 
-def _window_probabilities(
-    model: torch.nn.Module,
-    texts: list[_EncodedText],
-    pad_id: int,
-    batch_size: int,
-    device: torch.device,
-) -> list[list[torch.Tensor]]:
-    """Per text, per window: the softmax over tags of every token, on the CPU."""
+@dataclass(frozen=True)
+class _Words:
+    """A text's words in text order, each read off its first sub-token."""
+
+    ranges: list[CharRange]
+    probabilities: torch.Tensor  # (words, tags)
+    hidden: torch.Tensor  # (words, hidden)
+
+
+def _window_outputs(
+    loaded: InferenceModel, texts: list[_EncodedText], batch_size: int
+) -> list[_TextOutput]:
+    """Per text: the tag probabilities and last hidden states of its windows' tokens."""
     windows = [{"input_ids": ids} for text in texts for ids in text.input_ids]
-    collate = padding_collate(pad_id)
-    flat: list[torch.Tensor] = []
+    collate = padding_collate(loaded.tokenizer.pad_token_id)
+    flat: list[tuple[torch.Tensor, torch.Tensor]] = []
     for batch_windows in batched(windows, batch_size):
-        batch = {name: t.to(device) for name, t in collate(batch_windows).items()}
-        with torch.inference_mode(), autocast(device):
-            probabilities = model(**batch).logits.float().softmax(dim=-1).cpu()
-        for window, tokens in zip(probabilities, batch_windows, strict=True):
-            flat.append(window[: len(tokens["input_ids"])])  # padding off
+        batch = {name: t.to(loaded.device) for name, t in collate(batch_windows).items()}
+        with torch.inference_mode(), autocast(loaded.device):
+            output = loaded.model(**batch, output_hidden_states=True)
+            probabilities = output.logits.float().softmax(dim=-1).cpu()
+            hidden = output.hidden_states[-1].float().cpu()
+        for window_probabilities, window_hidden, tokens in zip(
+            probabilities, hidden, batch_windows, strict=True
+        ):
+            length = len(tokens["input_ids"])  # padding off
+            flat.append((window_probabilities[:length], window_hidden[:length]))
     per_text, used = [], 0
     for text in texts:
-        per_text.append(flat[used : used + len(text.input_ids)])
+        probabilities_of, hidden_of = zip(*flat[used : used + len(text.input_ids)], strict=True)
         used += len(text.input_ids)
+        per_text.append(
+            _TextOutput(
+                probabilities=torch.cat(probabilities_of),
+                hidden=torch.cat(hidden_of),
+                window_starts=list(accumulate((len(w) for w in probabilities_of[:-1]), initial=0)),
+            )
+        )
     return per_text
 
 
-def _word_predictions(
-    text: _EncodedText, probabilities: list[torch.Tensor], tags: list[str]
-) -> list[_WordPrediction]:
-    """Every word's tag, in text order, read off its first sub-token.
+def _read_words(text: _EncodedText, output: _TextOutput) -> _Words:
+    """Every word's outputs, in text order, read off its first sub-token.
 
     A word in several windows is read from the one where it has the most context: the
     largest number of tokens on its shorter side, so the window's edges weigh least.
     """
-    best: dict[int, tuple[int, torch.Tensor]] = {}  # word -> (context, tag probabilities)
-    for window, offsets, word_ids in zip(probabilities, text.offsets, text.word_ids, strict=True):
+    best: dict[int, tuple[int, int]] = {}  # word -> (context, token index in `output`)
+    for window_start, offsets, word_ids in zip(
+        output.window_starts, text.offsets, text.word_ids, strict=True
+    ):
         real = [position for position, word in enumerate(word_ids) if word is not None]
         for word, position in first_subtokens(offsets, word_ids, text.words).items():
             context = min(position - real[0], real[-1] - position)
             if word not in best or context > best[word][0]:
-                best[word] = (context, window[position])
-    outside = tags.index(OUTSIDE)
-    predictions = []
-    for word in text.word_order:  # every word's first sub-token is in some window
-        row = best[word][1]
-        probability, tag = row.max(dim=-1)
-        start, end = text.words[word]
-        predictions.append(
-            _WordPrediction(start, end, tags[int(tag)], float(probability), float(row[outside]))
-        )
-    return predictions
+                best[word] = (context, window_start + position)
+    # Every word's first sub-token is in some window.
+    tokens = torch.tensor([best[word][1] for word in text.word_order], dtype=torch.long)
+    return _Words(text.ranges, output.probabilities[tokens], output.hidden[tokens])
 
 
 def _predict_words(
@@ -224,38 +256,45 @@ def _predict_words(
     texts: Iterable[tuple[str, str]],
     batch_size: int,
     progress: bool,
-) -> Iterator[tuple[str, str, _EncodedText, list[_WordPrediction]]]:
-    """(key, text, its windows, its words' predictions) for every text, in order."""
-    model, tokenizer = load_checkpoint(checkpoint)
-    device = best_device()
-    model.to(device)
+) -> Iterator[tuple[str, str, _Words]]:
+    """(key, text, its words' outputs) for every text, in order."""
+    loaded = checkpoint.inference
     with tqdm(desc="tagging", unit="text", disable=not progress) as bar:
         for chunk in batched(texts, batch_size):
             encoded = _encode(
-                tokenizer, [text for _, text in chunk], checkpoint.max_length, checkpoint.stride
+                loaded.tokenizer,
+                [text for _, text in chunk],
+                checkpoint.max_length,
+                checkpoint.stride,
             )
-            probabilities = _window_probabilities(
-                model, encoded, tokenizer.pad_token_id, batch_size, device
-            )
-            for (key, text), windows, text_probabilities in zip(
-                chunk, encoded, probabilities, strict=True
-            ):
-                yield (
-                    key,
-                    text,
-                    windows,
-                    _word_predictions(windows, text_probabilities, checkpoint.labels),
-                )
+            outputs = _window_outputs(loaded, encoded, batch_size)
+            for (key, text), windows, output in zip(chunk, encoded, outputs, strict=True):
+                yield key, text, _read_words(windows, output)
             bar.update(len(chunk))
 
 
-def _span_prediction(key: str, text: str, words: list[_WordPrediction]) -> SpanPrediction:
-    spans = spans_from_word_tags(text, [(w.start, w.end, w.tag, w.probability) for w in words])
+def _span_prediction(key: str, text: str, words: _Words, tags: list[str]) -> SpanPrediction:
+    probabilities, indices = words.probabilities.max(dim=-1)
+    spans = spans_from_word_tags(
+        text,
+        [
+            (start, end, tags[index], probability)
+            for (start, end), index, probability in zip(
+                words.ranges, indices.tolist(), probabilities.tolist(), strict=True
+            )
+        ],
+    )
     if spans:
         score = fmean(span.score for span in spans if span.score is not None)
     else:  # no word at all (an empty text) is a certain "nothing here"
-        score = fmean(w.outside for w in words) if words else 1.0
-    return SpanPrediction(key, spans, score)
+        outside = words.probabilities[:, tags.index(OUTSIDE)].tolist()
+        score = fmean(outside) if outside else 1.0
+    uncertainty = token_uncertainty_to_item([margin_uncertainty(words.probabilities.numpy())])
+    # A sum over no words is a zero vector: a text with no words has no features.
+    embedding = words.hidden.sum(dim=0) / max(len(words.ranges), 1)
+    return SpanPrediction(
+        key, spans, score, float(uncertainty[0]), embedding.to(torch.float16).numpy()
+    )
 
 
 def predict_spans(
@@ -264,11 +303,31 @@ def predict_spans(
     batch_size: int = 64,
     progress: bool = True,
 ) -> list[SpanPrediction]:
-    """The entities the tagger finds in every (key, text), in order; whole words only."""
+    """The entities the tagger finds in every (key, text), in order; whole words only; with
+    each text's uncertainty and embedding."""
     return [
-        _span_prediction(key, text, words)
-        for key, text, _, words in _predict_words(checkpoint, texts, batch_size, progress)
+        _span_prediction(key, text, words, checkpoint.labels)
+        for key, text, words in _predict_words(checkpoint, texts, batch_size, progress)
     ]
+
+
+def word_features(
+    checkpoint: TextCheckpoint,
+    texts: Iterable[tuple[str, str]],
+    batch_size: int = 64,
+    progress: bool = True,
+) -> list[TextWords]:
+    """Every (key, text)'s words and the tagger's features of each, in order."""
+    return [
+        TextWords(key, words.ranges, words.hidden.numpy())
+        for key, _, words in _predict_words(checkpoint, texts, batch_size, progress)
+    ]
+
+
+def text_words(checkpoint: TextCheckpoint, text: str) -> list[CharRange]:
+    """The words the tagger splits `text` into, in text order (`TextWords.ranges`)."""
+    tokenizer = checkpoint.inference.tokenizer
+    return _encode(tokenizer, [text], checkpoint.max_length, checkpoint.stride)[0].ranges
 
 
 def entity_labels_of(checkpoint: TextCheckpoint) -> list[str]:
@@ -290,10 +349,9 @@ def evaluate_tagger(
     """
     truth, predicted = [], []
     texts = ((example.key, example.text) for example in examples)
-    for example, (key, text, windows, words) in zip(
+    for example, (key, text, words) in zip(
         examples, _predict_words(checkpoint, texts, batch_size, progress), strict=True
     ):
-        ranges = [windows.words[word] for word in windows.word_order]
-        truth.append(snap_to_words(text, example.spans, ranges))
-        predicted.append(_span_prediction(key, text, words).spans)
+        truth.append(snap_to_words(text, example.spans, words.ranges))
+        predicted.append(_span_prediction(key, text, words, checkpoint.labels).spans)
     return entity_metrics(truth, predicted, entity_labels_of(checkpoint))

@@ -113,3 +113,20 @@ def build_classifier(
         if unexpected or any(not name.startswith(spec.head_prefix) for name in missing):
             raise RuntimeError(f"Pretrained weights do not fit {arch}: {missing=} {unexpected=}")
     return model
+
+
+@dataclass(frozen=True)
+class SplitClassifier:
+    """A classifier cut at its head, so that one forward pass gives both the head's input (the
+    pooled backbone features) and the logits."""
+
+    features: nn.Module  # images -> (batch, features)
+    head: nn.Module  # (batch, features) -> logits
+
+
+def split_head(model: nn.Module, arch: str) -> SplitClassifier:
+    """`model`, an `arch` classifier, cut at its head; `model` itself becomes `features`."""
+    name = head_prefix(arch).removesuffix(".")
+    head = model.get_submodule(name)
+    model.set_submodule(name, nn.Identity())
+    return SplitClassifier(features=model, head=head)

@@ -6,16 +6,25 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # not tqdm.auto: it calls iter() on a DataLoader twice
 
 from annotation_loop.accelerator import autocast, best_device, describe
+from annotation_loop.active_learning import margin_uncertainty
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
-from annotation_loop.vision.backbones import StateDict, build_classifier, head_prefix
+from annotation_loop.vision.backbones import (
+    SplitClassifier,
+    StateDict,
+    build_classifier,
+    head_prefix,
+    split_head,
+)
 from annotation_loop.vision.images import (
     Batch,
     ImageItem,
@@ -41,6 +50,9 @@ class ImagePrediction:
     key: str
     label: str
     score: float  # softmax probability of `label`
+    uncertainty: float  # margin uncertainty of the softmax, in [0, 1]
+    # The pooled backbone features the head reads (1-D float16); left out of equality.
+    embedding: np.ndarray = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,13 @@ class ClassifierCheckpoint:
         model = build_classifier(self.arch, len(self.labels), self.image_size, pretrained=False)
         model.load_state_dict(self.state_dict)
         return model.eval()
+
+    @cached_property
+    def predictor(self) -> SplitClassifier:
+        """The classifier on the best device, in eval mode, cut at its head: built on first use
+        and kept with the checkpoint, so that repeated predictions do not rebuild it. Never
+        train it; `build_module` gives a model to train."""
+        return split_head(_to_device(self.build_module(), best_device()), self.arch)
 
 
 @dataclass(frozen=True)
@@ -249,13 +268,14 @@ def predict_images(
     progress: bool = True,
     num_workers: int | None = None,
 ) -> tuple[list[ImagePrediction], list[str]]:
-    """Top label and its probability for each `(key, bytes)`, plus the keys of corrupt images.
+    """Top label, its probability, the margin uncertainty and the pooled backbone features
+    of each `(key, bytes)`, plus the keys of corrupt images.
 
     The image bytes are held in memory while predicting. `num_workers=None` picks a
     sensible number of decoding processes for the device.
     """
     device = best_device()
-    model = _to_device(checkpoint.build_module(), device)
+    model = checkpoint.predictor
     items = [ImageItem(key, data, -1) for key, data in images]
     workers = _default_workers(device) if num_workers is None else num_workers
     loader = image_loader(items, eval_transform(checkpoint.image_size), batch_size, workers)
@@ -267,12 +287,21 @@ def predict_images(
             if not batch.keys:
                 continue
             with autocast(device):
-                logits = model(_images_on(batch, device))
-            scores, indices = logits.float().softmax(dim=1).max(dim=1)
+                features = model.features(_images_on(batch, device))
+                logits = model.head(features)
+            probabilities = logits.float().softmax(dim=1)
+            scores, indices = probabilities.max(dim=1)
+            uncertainties = margin_uncertainty(probabilities.cpu().numpy())
+            embeddings = features.to(torch.float16).cpu().numpy()
             predictions.extend(
-                ImagePrediction(key, checkpoint.labels[index], score)
-                for key, index, score in zip(
-                    batch.keys, indices.tolist(), scores.tolist(), strict=True
+                ImagePrediction(key, checkpoint.labels[index], score, float(uncertainty), embedding)
+                for key, index, score, uncertainty, embedding in zip(
+                    batch.keys,
+                    indices.tolist(),
+                    scores.tolist(),
+                    uncertainties,
+                    embeddings,
+                    strict=True,
                 )
             )
     return predictions, skipped

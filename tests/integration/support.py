@@ -5,6 +5,7 @@ import io
 import httpx
 from PIL import Image
 
+from annotation_loop.queues import REVIEW_SUFFIX
 from annotation_loop.settings import Settings
 
 # A small image-classification project, as the Label Studio client tests use it.
@@ -32,3 +33,8 @@ def project_tasks(settings: Settings, project_id: int) -> list[dict]:
     response.raise_for_status()
     body = response.json()
     return body["tasks"] if isinstance(body, dict) else body
+
+
+def pre_annotations(task: dict) -> list[dict]:
+    """A task's pre-annotations: its predictions other than label-review suggestions."""
+    return [p for p in task["predictions"] if not p["model_version"].endswith(REVIEW_SUFFIX)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from support import project_tasks
+from support import pre_annotations, project_tasks
 from zenml.client import Client
 from zenml.enums import ModelStages
 
@@ -71,7 +71,7 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     assert len(inferred.predictions) == BATCH_SIZE
     tasks = {t["id"]: t for t in project_tasks(settings, project_id)}
     for task_id in (t.task_id for t in inferred.tasks):
-        (prediction,) = tasks[task_id]["predictions"]
+        (prediction,) = pre_annotations(tasks[task_id])
         assert prediction["model_version"] == model_version
         assert 0 < prediction["score"] <= 1
 
@@ -81,7 +81,7 @@ def test_the_loop_end_to_end(cloud_settings, cloud):
     repeat = run.run_inference(cloud, settings, rerun=False)
     assert repeat.predictions == {}
     tasks = project_tasks(settings, project_id)
-    assert all(len(t["predictions"]) == 1 for t in tasks)
+    assert all(len(pre_annotations(t)) == 1 for t in tasks)
 
     report = run.label_batch_with_oracle(client, settings, cloud, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE
@@ -147,5 +147,5 @@ def test_half_finished_uploads_complete_without_duplicates(cloud_settings):
     )
     resumed = run.run_inference("local", settings, rerun=False)
     assert sorted(resumed.predictions) == batch_1_ids[BATCH_SIZE // 2 :]
-    counts = [len(t["predictions"]) for t in project_tasks(settings, project_id)]
+    counts = [len(pre_annotations(t)) for t in project_tasks(settings, project_id)]
     assert counts == [1] * (2 * BATCH_SIZE)

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from support import project_tasks
+from support import pre_annotations, project_tasks
 from zenml.client import Client
 
 import run
@@ -66,7 +66,7 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
     assert len(inferred.predictions) == BATCH_SIZE
     by_id = {t["id"]: t for t in project_tasks(settings, project_id)}
     for batch_task in inferred.tasks:
-        (prediction,) = by_id[batch_task.task_id]["predictions"]
+        (prediction,) = pre_annotations(by_id[batch_task.task_id])
         assert prediction["model_version"] == f"{settings.model_name}:1"
         assert 0 < prediction["score"] <= 1
         text = by_id[batch_task.task_id]["data"]["text"]

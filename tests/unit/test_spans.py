@@ -15,6 +15,7 @@ from annotation_loop.text.spans import (
     Span,
     SpanError,
     bio_tags,
+    relabel_words,
     result_from_spans,
     snap_to_words,
     spans_from_result,
@@ -23,6 +24,7 @@ from annotation_loop.text.spans import (
     validate_spans,
     word_ranges,
     word_tags,
+    word_types,
 )
 
 LABELS = ["PER", "LOC"]
@@ -297,3 +299,63 @@ def test_snapping_widens_spans_to_whole_words() -> None:
         Span(0, 5, "PER"),
         Span(10, 13, "PER"),
     ]
+
+
+def whitespace_words(text: str) -> list[tuple[int, int]]:
+    words, start = [], 0
+    for word in text.split(" "):
+        words.append((start, start + len(word)))
+        start += len(word) + 1
+    return words
+
+
+RELABEL_TEXT = "Anna Maria Lopez flew to New York"
+RELABEL_WORDS = whitespace_words(RELABEL_TEXT)  # 0 Anna ... 5 New, 6 York
+PERSON = span_at(RELABEL_TEXT, "Anna Maria Lopez", "PER")
+CITY = span_at(RELABEL_TEXT, "New York", "LOC")
+
+
+def relabelled(spans: list[Span], types: dict[int, str]) -> list[tuple[str, str]]:
+    result = relabel_words(RELABEL_TEXT, spans, RELABEL_WORDS, types)
+    return [(RELABEL_TEXT[s.start : s.end], s.label) for s in result]
+
+
+def test_word_types_drop_the_bio_prefix() -> None:
+    assert word_types(RELABEL_WORDS, [PERSON, CITY]) == ["PER"] * 3 + ["O"] * 2 + ["LOC"] * 2
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        ({}, [("Anna Maria Lopez", "PER"), ("New York", "LOC")]),
+        ({6: "O"}, [("Anna Maria Lopez", "PER"), ("New", "LOC")]),  # shrinks
+        ({1: "O"}, [("Anna", "PER"), ("Lopez", "PER"), ("New York", "LOC")]),  # splits
+        ({1: "LOC"}, [("Anna", "PER"), ("Maria", "LOC"), ("Lopez", "PER"), ("New York", "LOC")]),
+        ({4: "LOC"}, [("Anna Maria Lopez", "PER"), ("to New York", "LOC")]),  # joins
+        ({3: "PER"}, [("Anna Maria Lopez flew", "PER"), ("New York", "LOC")]),
+        ({3: "LOC", 4: "LOC"}, [("Anna Maria Lopez", "PER"), ("flew to New York", "LOC")]),
+        ({5: "PER", 6: "PER"}, [("Anna Maria Lopez", "PER"), ("New York", "PER")]),
+        ({0: "O", 1: "O", 2: "O"}, [("New York", "LOC")]),
+        ({1: "PER"}, [("Anna Maria Lopez", "PER"), ("New York", "LOC")]),  # already so
+    ],
+)
+def test_relabelled_words_leave_and_join_spans(
+    types: dict[int, str], expected: list[tuple[str, str]]
+) -> None:
+    assert relabelled([PERSON, CITY], types) == expected
+
+
+def test_spans_away_from_relabelled_words_keep_their_exact_ranges() -> None:
+    cut = Span(PERSON.start, PERSON.end - 2, "PER", 0.7)  # "Anna Maria Lop": cuts a word
+    result = relabel_words(RELABEL_TEXT, [cut, CITY], RELABEL_WORDS, {6: "O"})
+    assert result == [cut, Span(CITY.start, CITY.start + 3, "LOC")]
+    # A span that takes a trailing space is rebuilt from whole words when a word joins it.
+    spaced = Span(CITY.start - 3, CITY.start, "LOC")  # "to "
+    assert relabel_words(RELABEL_TEXT, [spaced], RELABEL_WORDS, {5: "LOC"}) == [
+        Span(spaced.start, CITY.start + 3, "LOC")
+    ]
+
+
+def test_relabelling_a_word_the_text_lacks_is_an_error() -> None:
+    with pytest.raises(ValueError, match="Word 7 is not one of the text's 7 words"):
+        relabel_words(RELABEL_TEXT, [PERSON], RELABEL_WORDS, {7: "O"})

@@ -4,20 +4,31 @@ sentences about people and places."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.task_types import Example, get_task_type
 from annotation_loop.text.entity_metrics import entity_metrics, plot_entity_scores
 from annotation_loop.text.examples import SpanExample
-from annotation_loop.text.pretrained import TextCheckpoint, TextTrainConfig, model_path
+from annotation_loop.text.pretrained import (
+    TextCheckpoint,
+    TextTrainConfig,
+    load_checkpoint,
+    model_path,
+)
 from annotation_loop.text.spans import Span, bio_tags
 from annotation_loop.text.tagger import (
     entity_labels_of,
     evaluate_tagger,
     predict_spans,
+    text_words,
     train_tagger,
+    word_features,
 )
 
 LABELS = ["PER", "LOC"]
@@ -145,6 +156,96 @@ def test_long_texts_are_tagged_past_the_first_window(trained: TextCheckpoint) ->
     assert (blank.spans, blank.score) == ([], 1.0)
     # No entity, confidently: "nothing here" scores high (measured: 0.90).
     assert plain.spans == [] and plain.score > 0.8
+
+
+def test_predictions_carry_an_embedding_and_the_least_sure_words_margin(
+    trained: TextCheckpoint,
+) -> None:
+    texts = [("plain", "the weather was nice"), ("odd", "I met xqzv in blorf"), ("empty", "")]
+    plain, odd, empty = predict_spans(trained, texts, progress=False)
+    for prediction in (plain, odd, empty):
+        assert prediction.embedding.dtype == np.float16 and prediction.embedding.shape == (384,)
+        assert 0 <= prediction.uncertainty <= 1
+    # Measured: 0.24 for confident "O"s, 0.97 for made-up words where names would be.
+    assert plain.uncertainty < 0.5 < 0.8 < odd.uncertainty
+    assert empty.uncertainty == 0 and not empty.embedding.any()  # no words, nothing to fix
+
+
+def test_word_features_are_first_subtoken_hidden_states(trained: TextCheckpoint) -> None:
+    text = "Frank flew to Tokyo, happily"  # "happily" has several sub-tokens
+    (words,) = word_features(trained, [("t", text)], progress=False)
+    assert [text[start:end] for start, end in words.ranges] == [
+        "Frank", "flew", "to", "Tokyo", ",", "happily"
+    ]  # fmt: skip
+    assert text_words(trained, text) == words.ranges
+    model, tokenizer = load_checkpoint(trained)
+    encoding = tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**encoding, output_hidden_states=True).hidden_states[-1][0]
+    word_ids = encoding.word_ids()
+    first = [word_ids.index(word) for word in range(len(words.ranges))]
+    assert words.features.dtype == np.float32
+    assert words.features == pytest.approx(hidden[first].numpy(), abs=1e-4)
+    (prediction,) = predict_spans(trained, [("t", text)], progress=False)
+    mean = words.features.mean(axis=0)
+    assert prediction.embedding.astype(np.float32) == pytest.approx(mean, abs=2e-3)
+
+
+def test_predictions_reuse_the_model_loaded_once(trained: TextCheckpoint) -> None:
+    fresh = replace(trained)  # a new checkpoint object, with nothing loaded yet
+    texts = [("a", "I met Irene in Oslo"), ("b", "the weather was nice")]
+    first = predict_spans(fresh, texts, progress=False)
+    cached = fresh.inference
+    # A model loaded again from the files would ignore this change to the cached one.
+    loc = trained.labels.index("B-LOC")
+    with torch.no_grad():
+        cached.model.classifier.bias[loc] += 50.0
+    again = predict_spans(fresh, texts, progress=False)
+    assert fresh.inference is cached
+    assert all(span.label == "LOC" for p in again for span in p.spans)
+    assert [len(p.spans) for p in again] == [5, 4]  # every word its own location
+    assert predict_spans(trained, texts, progress=False) == first
+
+
+def test_ner_label_units_follow_the_annotation(trained: TextCheckpoint) -> None:
+    ner = get_task_type("ner")
+    first = sentence("0", "I met {person} in {place}", "Irene", "New York")
+    second = SpanExample("2", "Oslo is far", (Span(0, 4, "LOC"),))
+    examples = [
+        Example(first.key, first.text, first.spans),
+        Example("1", "", ()),
+        Example(second.key, second.text, second.spans),
+    ]
+    units = ner.label_units(trained, examples)
+    assert units.classes == ("O", "PER", "LOC")
+    assert units.example.tolist() == [0] * 6 + [2] * 3  # the empty text has no words
+    assert units.position.tolist() == [*range(6), *range(3)]
+    given = [units.classes[g] for g in units.given]
+    assert given == ["O", "O", "PER", "O", "LOC", "LOC", "LOC", "O", "O"]
+    assert units.features.shape == (9, 384) and units.features.dtype == np.float32
+    with pytest.raises(UnknownLabelError, match="'ORG'"):
+        ner.label_units(trained, [Example("3", "Acme rocks", (Span(0, 4, "ORG"),))])
+    empty = ner.label_units(trained, [examples[1]])
+    assert (empty.features.shape, empty.given.size) == ((0, 384), 0)
+    assert ner.label_units(trained, []).classes == units.classes
+
+
+def test_ner_suggestions_retype_words(trained: TextCheckpoint) -> None:
+    ner = get_task_type("ner")
+    text = "I met Irene in New York today"
+    spans = (Span(6, 11, "PER"), Span(15, 23, "LOC"))
+    example = Example("0", text, spans)
+
+    def suggested(suggestions: dict[int, str]) -> list[tuple[str, str]]:
+        target = ner.suggest_target(trained, example, suggestions)
+        return [(text[s.start : s.end], s.label) for s in target]
+
+    assert ner.suggest_target(trained, example, {}) == spans
+    assert suggested({5: "O"}) == [("Irene", "PER"), ("New", "LOC")]  # the span shrinks
+    assert suggested({6: "PER"}) == [("Irene", "PER"), ("New York", "LOC"), ("today", "PER")]
+    assert suggested({2: "LOC"}) == [("Irene", "LOC"), ("New York", "LOC")]
+    with pytest.raises(UnknownLabelError, match="'ORG'"):
+        ner.suggest_target(trained, example, {2: "ORG"})
 
 
 def test_training_continues_from_the_previous_model(trained: TextCheckpoint) -> None:

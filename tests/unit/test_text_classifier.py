@@ -1,9 +1,13 @@
 import itertools
 import random
+from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.task_types import Example, get_task_type
 from annotation_loop.text.classifier import (
     evaluate_text_classifier,
     predict_texts,
@@ -99,6 +103,73 @@ def test_predictions_in_input_order_with_probabilities(checkpoint: TextCheckpoin
     alone = [p for text in texts for p in predict_texts(checkpoint, [text], progress=False)]
     assert [(p.key, p.label) for p in alone] == [(p.key, p.label) for p in together]
     assert [p.score for p in alone] == pytest.approx([p.score for p in together], abs=1e-4)
+    for one, batched in zip(alone, together, strict=True):
+        assert one.embedding.dtype == np.float16 and one.embedding.shape == (384,)
+        assert one.embedding == pytest.approx(batched.embedding, abs=2e-3)
+        # Two labels: the margin between them is |2p - 1|.
+        assert one.uncertainty == pytest.approx(2 * (1 - one.score), abs=1e-4)
+
+
+def test_uncertainty_is_low_for_a_clear_text_and_high_for_a_mixed_one(
+    checkpoint: TextCheckpoint,
+) -> None:
+    clear, mixed = predict_texts(
+        checkpoint,
+        [("clear", "the film was great and wonderful"), ("mixed", "great awful")],
+        progress=False,
+    )
+    # Measured: 0.09 and 0.82.
+    assert clear.uncertainty < 0.3 < 0.5 < mixed.uncertainty
+
+
+def test_embedding_is_the_mean_last_hidden_state_over_the_tokens(
+    checkpoint: TextCheckpoint,
+) -> None:
+    text = "the acting was dreadful"
+    (prediction,) = predict_texts(checkpoint, [("t", text)], progress=False)
+    model, tokenizer = load_checkpoint(checkpoint)
+    with torch.inference_mode():
+        hidden = model(**tokenizer(text, return_tensors="pt"), output_hidden_states=True)
+    expected = hidden.hidden_states[-1][0].mean(dim=0).numpy()
+    assert prediction.embedding.astype(np.float32) == pytest.approx(expected, abs=2e-3)
+
+
+def test_predictions_reuse_the_model_loaded_once(checkpoint: TextCheckpoint) -> None:
+    fresh = replace(checkpoint)  # a new checkpoint object, with nothing loaded yet
+    texts = [("a", "the story was superb"), ("b", "the plot was dull")]
+    assert [p.label for p in predict_texts(fresh, texts, progress=False)] == LABELS
+    cached = fresh.inference
+    # A model loaded again from the files would ignore this change to the cached one.
+    with torch.no_grad():
+        cached.model.classifier.bias.copy_(torch.tensor([0.0, 50.0]))
+    again = predict_texts(fresh, texts, progress=False)
+    assert fresh.inference is cached
+    assert [p.label for p in again] == ["rotten", "rotten"]
+    assert [p.label for p in predict_texts(checkpoint, texts, progress=False)] == LABELS
+
+
+def test_text_label_units_and_suggestions(checkpoint: TextCheckpoint) -> None:
+    text = get_task_type("text")
+    examples = [
+        Example("a", "the story was superb", "fresh"),
+        Example("b", "   ", "rotten"),
+        Example("c", "the plot was dull", "fresh"),  # a wrong label is still its label
+    ]
+    units = text.label_units(checkpoint, examples)
+    assert units.classes == ("fresh", "rotten")
+    assert units.example.tolist() == [0, 2]  # the empty text has no unit
+    assert units.given.tolist() == [0, 0]
+    assert units.position.tolist() == [0, 0]
+    assert units.features.shape == (2, 384) and units.features.dtype == np.float32
+    predictions, skipped = text.predict(checkpoint, [(e.key, e.input) for e in examples], 8)
+    assert skipped == ["b"]
+    assert np.array_equal(units.features, np.stack([p.embedding for p in predictions]))
+    assert [p.uncertainty for p in predictions] == [
+        pytest.approx(2 * (1 - p.score), abs=1e-4) for p in predictions
+    ]
+    assert text.suggest_target(checkpoint, examples[2], {0: "rotten"}) == "rotten"
+    with pytest.raises(UnknownLabelError, match="'meh'"):
+        text.label_units(checkpoint, [Example("d", "so so", "meh")])
 
 
 def test_continues_from_a_checkpoint_and_splits_long_texts(checkpoint: TextCheckpoint) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 from annotation_loop.classification_metrics import compute_metrics, plot_confusion_matrix
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
+from annotation_loop.task_types import Example, get_task_type
 from annotation_loop.vision import (
     KNOWN_ARCHS,
     ClassifierCheckpoint,
@@ -29,6 +31,7 @@ from annotation_loop.vision import (
     predict_images,
     train_classifier,
 )
+from annotation_loop.vision.images import eval_transform
 
 LABELS = [str(digit) for digit in range(10)]
 # Measured: 0.74 held-out accuracy after one head-only epoch on 300 digits (chance is 0.1).
@@ -138,6 +141,92 @@ def test_checkpoint_rebuilds_the_same_model(
     assert [p.key for p in original] == [key for key, _ in images]
     assert original == again
     assert all(0.1 <= p.score <= 1.0 for p in original)  # top softmax of 10 classes
+
+
+def test_predictions_carry_the_features_the_head_reads_and_the_margin(
+    trained: ClassifierCheckpoint, test_set: list[LabelledImage]
+) -> None:
+    examples = test_set[:12]
+    predictions, _ = predict_images(
+        trained, [(e.key, e.data) for e in examples], batch_size=5, progress=False
+    )
+    # The whole classifier, built apart from the cached one, on the same images.
+    transform = eval_transform(trained.image_size)
+    images = torch.stack([transform(decode_image(e.data)) for e in examples])
+    model = trained.build_module()
+    with torch.inference_mode():
+        probabilities = model(images).softmax(dim=1)
+        head_logits = model.get_submodule("_fc")(
+            torch.tensor(np.stack([p.embedding for p in predictions])).float()
+        )
+    top_two = probabilities.topk(2, dim=1).values
+    assert all(
+        p.embedding.dtype == np.float16 and p.embedding.shape == (1280,) for p in predictions
+    )
+    assert [p.uncertainty for p in predictions] == pytest.approx(
+        (1 - (top_two[:, 0] - top_two[:, 1])).tolist(), abs=1e-5
+    )
+    assert [p.score for p in predictions] == pytest.approx(top_two[:, 0].tolist(), abs=1e-5)
+    # The embedding is what the head reads: the head on it gives the model's probabilities.
+    assert head_logits.softmax(dim=1).numpy() == pytest.approx(probabilities.numpy(), abs=1e-2)
+    assert all(0 <= p.uncertainty <= 1 for p in predictions)
+
+
+def test_predictions_reuse_the_model_built_once(
+    trained: ClassifierCheckpoint, test_set: list[LabelledImage]
+) -> None:
+    checkpoint = replace(trained)  # a new checkpoint object, with nothing built yet
+    images = [(e.key, e.data) for e in test_set[:6]]
+    first, _ = predict_images(checkpoint, images, progress=False)
+    cached = checkpoint.predictor
+    # A model rebuilt from the weights would ignore these changes to the cached head: one
+    # class far ahead (certain), then two classes tied (as unsure as can be).
+    head = cached.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([9.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    certain, _ = predict_images(checkpoint, images, progress=False)
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([9.0, 9.0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    tied, _ = predict_images(checkpoint, images, progress=False)
+    assert checkpoint.predictor is cached
+    assert {p.label for p in certain} == {"0"}
+    assert all(p.uncertainty < 0.01 for p in certain)
+    assert all(p.uncertainty > 0.99 for p in tied)
+    # Features come before the head, and the original checkpoint is untouched.
+    assert all(np.array_equal(p.embedding, q.embedding) for p, q in zip(first, tied, strict=True))
+    assert predict_images(trained, images, progress=False)[0] == first
+
+
+def test_image_label_units_and_suggestions(
+    trained: ClassifierCheckpoint, test_set: list[LabelledImage]
+) -> None:
+    image = get_task_type("image")
+    examples = [Example(e.key, e.data, e.label) for e in test_set[:4]]
+    examples.insert(2, Example("broken.png", NOT_AN_IMAGE, "3"))
+    units = image.label_units(trained, examples, batch_size=2)
+    assert units.classes == tuple(LABELS)
+    assert units.example.tolist() == [0, 1, 3, 4]  # the corrupt image has no unit
+    assert units.position.tolist() == [0, 0, 0, 0]
+    assert [units.classes[g] for g in units.given] == [examples[i].target for i in units.example]
+    assert units.features.shape == (4, 1280) and units.features.dtype == np.float32
+    predictions, _ = image.predict(trained, [(e.key, e.input) for e in examples], 2)
+    assert np.array_equal(units.features, np.stack([p.embedding for p in predictions]))
+    assert all(0 <= p.uncertainty <= 1 for p in predictions)
+    assert image.suggest_target(trained, examples[0], {0: "8"}) == "8"
+    assert image.suggest_target(trained, examples[0], {}) == examples[0].target
+    with pytest.raises(UnknownLabelError, match=r"'ten'.*current label list"):
+        image.suggest_target(trained, examples[0], {0: "ten"})
+    with pytest.raises(UnknownLabelError, match="'ten'"):
+        image.label_units(trained, [Example("odd.png", examples[0].input, "ten")])
+    with pytest.raises(ValueError, match="one unit"):
+        image.suggest_target(trained, examples[0], {1: "8"})
+    nothing = image.label_units(trained, [examples[2]])  # only the corrupt image
+    assert (nothing.features.shape, nothing.example.size, nothing.classes) == (
+        (0, 0),
+        0,
+        units.classes,
+    )
 
 
 def test_training_continues_from_init(

@@ -1,0 +1,74 @@
+"""Labelled tasks whose label the model confidently disputes, as suggestions for a person to
+review in Label Studio; nothing is changed without them."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from annotation_loop.annotations import LabelledItem
+from annotation_loop.errors import ConfigurationError
+from annotation_loop.label_issues import find_label_issues, out_of_fold_probabilities
+from annotation_loop.labelstudio import PredictionIn
+from annotation_loop.task_types import Example, TaskType
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    folds: int = 5
+    min_confidence: float = 0.5  # how sure the out-of-fold model must be of its suggestion
+    max_items: int = 5000  # the most recently labelled items checked (a forward pass each)
+
+
+def recent_items(items: Sequence[LabelledItem], config: ReviewConfig) -> list[LabelledItem]:
+    """The items the review checks: the newest `max_items` by task id."""
+    return sorted(items, key=lambda item: item.task_id)[-config.max_items :]
+
+
+def review_suggestions(
+    task_type: TaskType,
+    model: Any,
+    examples: Sequence[Example],
+    input_refs: dict[str, str],
+    model_version: str,
+    config: ReviewConfig,
+) -> list[PredictionIn]:
+    """One suggestion (a prediction with `model_version`) per example with a label issue:
+    its target with the disputed units relabelled; scored by the given label's out-of-fold
+    probability, so the least likely correct comes first."""
+    units = task_type.label_units(model, examples)
+    try:
+        probabilities = out_of_fold_probabilities(
+            units.features,
+            units.given,
+            len(units.classes),
+            folds=config.folds,
+            groups=units.example,
+        )
+    except ConfigurationError as reason:  # too few labels or classes to cross-validate yet
+        logger.info("No label review this time: %s", reason)
+        return []
+    disputed: dict[int, dict[int, str]] = defaultdict(dict)
+    confidence: dict[int, float] = {}
+    for issue in find_label_issues(probabilities, units.given, config.min_confidence):
+        index = int(units.example[issue.unit])
+        disputed[index][int(units.position[issue.unit])] = units.classes[issue.suggested]
+        confidence[index] = min(confidence.get(index, 1.0), issue.given_probability)
+    suggestions = []
+    for index, relabelled in disputed.items():
+        example = examples[index]
+        target = task_type.suggest_target(model, example, relabelled)
+        suggestions.append(
+            PredictionIn(
+                task_id=int(example.key),
+                result=task_type.result_for_target(target, input_refs[example.key]),
+                score=confidence[index],
+                model_version=model_version,
+            )
+        )
+    return suggestions

@@ -1,0 +1,53 @@
+from typing import Annotated, Any
+
+from zenml import get_step_context, log_metadata, step
+from zenml.logger import get_logger
+
+import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
+from annotation_loop.annotations import AnnotationSnapshot
+from annotation_loop.label_review import ReviewConfig, recent_items, review_suggestions
+from annotation_loop.model_registry import label_studio_from_stack, prediction_model_version
+from annotation_loop.queues import REVIEW_QUEUE, publish_review_queue, review_model_version
+from annotation_loop.storage import DataSource
+from annotation_loop.training_data import load_examples
+
+logger = get_logger(__name__)
+
+
+@step
+def review_labels(
+    model: Any, snapshot: AnnotationSnapshot, source: DataSource, label_review: dict[str, Any]
+) -> Annotated[int, "disputed_labels"]:
+    """Flags labelled tasks the model confidently disagrees with (confident learning on
+    out-of-fold predictions) in a Label Studio tab, each with the suggested label."""
+    config = ReviewConfig(**label_review)
+    task_type = snapshot.task_type
+    items = recent_items(list(snapshot.items.values()), config)
+    examples = load_examples(task_type, source, items)
+    model_version = get_step_context().model
+    version = review_model_version(
+        prediction_model_version(model_version.name, str(model_version.version))
+    )
+    suggestions = review_suggestions(
+        task_type,
+        model,
+        examples,
+        {str(item.task_id): item.input_ref for item in items},
+        version,
+        config,
+    )
+    if suggestions:
+        client = label_studio_from_stack()
+        client.import_predictions(snapshot.project_id, suggestions)
+        publish_review_queue(client, snapshot.project_id, version)
+    logger.info(
+        "%d of %d labelled tasks checked have a disputed label%s",
+        len(suggestions),
+        len(examples),
+        f": see the {REVIEW_QUEUE!r} tab" if suggestions else "",
+    )
+    log_metadata(
+        metadata={"label_review": {"checked": len(examples), "disputed": len(suggestions)}},
+        infer_model=True,
+    )
+    return len(suggestions)

@@ -1,0 +1,113 @@
+"""`run.py serve` against the real Label Studio: connecting, predicting when an annotator
+opens a task, and webhooks that start a training run."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from zenml.client import Client
+
+import run
+from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.storage import ObjectStore
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.choices import result_for_label
+from annotation_loop.vision.mnist import seed_mnist_batches
+
+pytestmark = pytest.mark.integration
+
+BATCH_SIZE = 30
+RETRAIN_AFTER = 3
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def test_backend_predicts_opened_tasks_and_retrains_after_annotations(cloud_settings):
+    settings = cloud_settings("local")
+    image = get_task_type("image")
+    store = ObjectStore(settings.data_source("local"))
+    store.ensure_bucket()
+    truth = seed_mnist_batches(store, batches=2, batch_size=BATCH_SIZE, seed=3)
+    client = LabelStudioClient(
+        settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
+    )
+    synced = run.run_inference("local", settings, rerun=False)
+    run.label_batch_with_oracle(client, settings, "local", synced, truth)
+    assert run.run_training("local", settings, rerun=True).model_version == "1"
+    project_id = client.get_or_create_project(
+        settings.project_name, image.label_config(settings.labels)
+    )
+    served_version = f"{settings.model_name}:1"
+
+    port = free_port()
+    backend_url = f"http://127.0.0.1:{port}"
+    server = run.backend_server(
+        "local", settings, "127.0.0.1", port, backend_url, RETRAIN_AFTER, quiet_period=1.0
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    ls = httpx.Client(
+        base_url=settings.label_studio_url,
+        headers={"Authorization": f"Token {settings.label_studio_api_key.get_secret_value()}"},
+        timeout=60,
+    )
+    try:
+        (backend,) = wait_for(
+            lambda: ls.get("/api/ml", params={"project": project_id}).json(),
+            60,
+            "the backend to be connected",
+        )
+        assert backend["url"] == backend_url
+        project = ls.get(f"/api/projects/{project_id}").json()
+        assert project["model_version"] == served_version
+        assert project["sampling"] == "Uncertainty sampling"
+
+        # Tasks nobody predicted: opening one makes Label Studio ask the backend.
+        items = image.list_items(store, "batch_2").items[:RETRAIN_AFTER]
+        task_ids = client.import_tasks(project_id, [image.task_data(i, store) for i in items])
+        (prediction,) = ls.get(f"/api/tasks/{task_ids[0]}").json()["predictions"]
+        assert prediction["model_version"] == served_version
+        assert 0 < prediction["score"] <= 1
+        label = image.target_from_result(
+            prediction["result"], items[0].uri, settings.labels, where=f"task {task_ids[0]}"
+        )
+        assert label in settings.labels
+
+        # Annotations reach the backend as webhooks; past the threshold and a quiet second,
+        # one training run starts in the background and makes version 2.
+        for item, task_id in zip(items, task_ids, strict=True):
+            client.create_annotation(task_id, result_for_label(truth[item.key], "image"))
+
+        def finished_run() -> dict[str, Any] | None:
+            status = httpx.get(f"{backend_url}/health").json()["retraining"]
+            return status if status["runs_started"] and not status["running"] else None
+
+        status = wait_for(finished_run, 300, "the training run the webhooks started")
+        assert status["runs_started"] == 1, status
+        assert status["last_exit_code"] == 0, status
+        versions = Client().list_model_versions(model=settings.model_name)
+        assert versions.total == 2
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        ls.close()
