@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 export ZENML_ANALYTICS_OPT_IN := false
 
-.PHONY: install demo test test-unit bench up down status lint clean
+.PHONY: install demo test test-unit bench bench-labels up down status lint clean
 
 install: $(VENV)/.installed .venv-ls/.installed .tools/node_modules/.installed
 
@@ -58,6 +58,9 @@ test-unit: install
 bench: install
 	$(PY) -m benchmarks.loop_figures $(ARGS)
 	$(PY) -m benchmarks.scale $(ARGS)
+
+bench-labels: install
+	$(PY) -m benchmarks.label_efficiency $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
