@@ -65,6 +65,12 @@ def assign_folds(
             f"Label issues need at least {folds} labelled {parts}, found {n_parts}: "
             f"label more or use fewer folds"
         )
+    largest = int(np.unique(labels, return_counts=True)[1].max())
+    if largest < folds:  # scikit-learn's stratified splitters refuse this
+        raise ConfigurationError(
+            f"Label issues need a class with at least {folds} labelled units, the largest has "
+            f"{largest}: label more or use fewer folds"
+        )
     if groups is None:
         splitter: StratifiedKFold | StratifiedGroupKFold = StratifiedKFold(
             folds, shuffle=True, random_state=seed

@@ -179,3 +179,9 @@ def test_find_label_issues_rejects_bad_inputs(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         find_label_issues(probabilities, given, min_confidence)
+
+
+def test_too_few_units_per_class_is_a_clear_error():
+    given = np.arange(12) % 10  # 10 classes, none with 5 units
+    with pytest.raises(ConfigurationError, match="at least 5 labelled units, the largest has 2"):
+        assign_folds(given, folds=5, groups=np.arange(12))
