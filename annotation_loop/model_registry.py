@@ -6,7 +6,7 @@ artifacts linked to them; `production` is the version inference uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from zenml import Model
@@ -51,26 +51,18 @@ def load_artifact(version: ModelVersionResponse | Model, name: str) -> Any:
 
 def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> AnnotationSnapshot | None:
     """The newest annotation snapshot linked to any version of the model."""
-    client = Client()
     try:
-        client.get_model(model_name)
+        Client().get_model(model_name)
     except KeyError:
         return None
-    page = 1
-    while True:
-        versions = client.list_model_versions(
-            model=model_name, sort_by="desc:number", page=page, size=20
-        )
-        for version in versions.items:
-            if version.id == exclude_version_id:
-                continue
-            artifact = version.get_artifact(SNAPSHOT_ARTIFACT)
-            if artifact is not None:
-                snapshot: AnnotationSnapshot = artifact.load()
-                return snapshot
-        if page >= versions.total_pages:
-            return None
-        page += 1
+    for version in _model_versions(model_name, "desc:number"):
+        if version.id == exclude_version_id:
+            continue
+        artifact = version.get_artifact(SNAPSHOT_ARTIFACT)
+        if artifact is not None:
+            snapshot: AnnotationSnapshot = artifact.load()
+            return snapshot
+    return None
 
 
 def previous_snapshot(
@@ -98,26 +90,30 @@ def learning_curve(
 ) -> list[CurvePoint]:
     """(labels, validation score) of every version the training pipeline evaluated, oldest
     first; only versions numbered below `before_number` if given."""
-    client = Client()
     points: list[CurvePoint] = []
+    for version in _model_versions(model_name, "asc:number"):
+        if before_number is not None and version.number >= before_number:
+            continue
+        validation = version.run_metadata.get("validation")
+        if not isinstance(validation, dict) or "labelled_items" not in validation:
+            continue
+        score = validation.get("score", validation.get(metric))  # older runs: no "score"
+        if score is not None:
+            points.append(
+                CurvePoint(str(version.name), int(validation["labelled_items"]), float(score))
+            )
+    return points
+
+
+def _model_versions(model_name: str, sort_by: str) -> Iterator[ModelVersionResponse]:
+    """Every version of the model in `sort_by` order, a page of 20 at a time."""
+    client = Client()
     page = 1
     while True:
-        versions = client.list_model_versions(
-            model=model_name, sort_by="asc:number", page=page, size=50
-        )
-        for version in versions.items:
-            if before_number is not None and version.number >= before_number:
-                continue
-            validation = version.run_metadata.get("validation")
-            if not isinstance(validation, dict) or "labelled_items" not in validation:
-                continue
-            score = validation.get("score", validation.get(metric))  # older runs: no "score"
-            if score is not None:
-                points.append(
-                    CurvePoint(str(version.name), int(validation["labelled_items"]), float(score))
-                )
+        versions = client.list_model_versions(model=model_name, sort_by=sort_by, page=page, size=20)
+        yield from versions.items
         if page >= versions.total_pages:
-            return points
+            return
         page += 1
 
 
