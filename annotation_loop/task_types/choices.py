@@ -1,11 +1,11 @@
 """Single-choice classification in Label Studio terms: a `Choices` control over one object
-tag (an `Image`, a `Text`), shared by the image and text classification task types, with
-their label-issue review (one unit per item)."""
+tag (an `Image`, a `Text`), and the task type base the image and text classification task
+types share."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -83,33 +83,46 @@ def _embedding(prediction: Prediction) -> np.ndarray:
     return prediction.embedding
 
 
-def label_units(
-    task_type: TaskType, model: Any, examples: Sequence[Example], batch_size: int
-) -> LabelUnits:
-    """One unit per example the model reads: its prediction's embedding, and its label as an
-    index into the model's labels (`model.labels`)."""
-    classes = tuple(model.labels)
-    given = [_model_label(str(e.target), classes, f"Item {e.key}") for e in examples]
-    # Keyed by position, so that the predictions say which example they belong to.
-    predictions, _ = task_type.predict(
-        model, [(str(i), e.input) for i, e in enumerate(examples)], batch_size
-    )
-    if not predictions:
-        return LabelUnits.empty(classes)
-    example = np.array([int(p.key) for p in predictions], dtype=np.int64)
-    return LabelUnits(
-        features=np.stack([_embedding(p) for p in predictions]).astype(np.float32),
-        given=np.array(given, dtype=np.int64)[example],
-        example=example,
-        position=np.zeros(len(example), dtype=np.int64),
-        classes=classes,
-    )
+class SingleChoiceTaskType(TaskType):
+    """What image and text classification share: one `Choices` label per item, over the
+    object tag `to_name`, and label review with one unit per item."""
 
+    to_name: ClassVar[str]
 
-def suggest_label(model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
-    """The suggested label of a classified item (its one unit is at position 0)."""
-    if set(suggestions) - {0}:
-        raise ValueError(f"A classified item has one unit, at 0, not {sorted(suggestions)}")
-    label = suggestions.get(0, str(example.target))
-    _model_label(label, model.labels, f"The suggestion for {example.key}")
-    return label
+    def target_from_result(
+        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
+    ) -> str | None:
+        return label_from_result(result, labels, where)
+
+    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
+        return result_for_label(str(target), self.to_name)
+
+    def label_units(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> LabelUnits:
+        """One unit per example the model reads: its prediction's embedding, and its label as
+        an index into the model's labels (`model.labels`)."""
+        classes = tuple(model.labels)
+        given = [_model_label(str(e.target), classes, f"Item {e.key}") for e in examples]
+        # Keyed by position, so that the predictions say which example they belong to.
+        predictions, _ = self.predict(
+            model, [(str(i), e.input) for i, e in enumerate(examples)], batch_size
+        )
+        if not predictions:
+            return LabelUnits.empty(classes)
+        example = np.array([int(p.key) for p in predictions], dtype=np.int64)
+        return LabelUnits(
+            features=np.stack([_embedding(p) for p in predictions]).astype(np.float32),
+            given=np.array(given, dtype=np.int64)[example],
+            example=example,
+            position=np.zeros(len(example), dtype=np.int64),
+            classes=classes,
+        )
+
+    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
+        """The suggested label of a classified item (its one unit is at position 0)."""
+        if set(suggestions) - {0}:
+            raise ValueError(f"A classified item has one unit, at 0, not {sorted(suggestions)}")
+        label = suggestions.get(0, str(example.target))
+        _model_label(label, model.labels, f"The suggestion for {example.key}")
+        return label

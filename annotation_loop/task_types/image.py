@@ -12,17 +12,16 @@ from annotation_loop.task_types.base import (
     Evaluation,
     Example,
     ItemListing,
-    LabelUnits,
     Prediction,
     SourceItem,
     TaskDefaults,
-    TaskType,
 )
 
 TO_NAME = "image"
 
 
-class ImageClassification(TaskType):
+class ImageClassification(choices.SingleChoiceTaskType):
+    to_name = TO_NAME
     name = "image"
     description = "image classification"
     item_description = "JPEG/PNG images"
@@ -51,14 +50,6 @@ class ImageClassification(TaskType):
 
     def input_ref(self, data: Mapping[str, Any]) -> str:
         return str(data["uri"])  # the bytes stay in the bucket
-
-    def target_from_result(
-        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
-    ) -> str | None:
-        return choices.label_from_result(result, labels, where)
-
-    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
-        return choices.result_for_label(str(target), TO_NAME)
 
     def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
         for page in store.iter_batch(batch, IMAGE_SUFFIXES):
@@ -115,14 +106,6 @@ class ImageClassification(TaskType):
             model, [LabelledImage(e.key, e.input, e.target) for e in examples]
         )
         return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
-
-    def label_units(
-        self, model: Any, examples: Sequence[Example], batch_size: int = 64
-    ) -> LabelUnits:
-        return choices.label_units(self, model, examples, batch_size)
-
-    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
-        return choices.suggest_label(model, example, suggestions)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

@@ -11,7 +11,6 @@ from annotation_loop.task_types import choices
 from annotation_loop.task_types.base import (
     Evaluation,
     Example,
-    LabelUnits,
     Prediction,
     TaskDefaults,
 )
@@ -19,7 +18,8 @@ from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import REVIEW_LABELS
 
 
-class TextClassification(TextTaskType):
+class TextClassification(choices.SingleChoiceTaskType, TextTaskType):
+    to_name = TO_NAME
     name = "text"
     description = "text classification"
     promotion_metric = "accuracy"
@@ -32,14 +32,6 @@ class TextClassification(TextTaskType):
 
     def label_config(self, labels: Sequence[str]) -> str:
         return choices.choices_config(f'<Text name="{TO_NAME}" value="$text"/>', TO_NAME, labels)
-
-    def target_from_result(
-        self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
-    ) -> str | None:
-        return choices.label_from_result(result, labels, where)
-
-    def result_for_target(self, target: Any, input_ref: str) -> list[dict[str, Any]]:
-        return choices.result_for_label(str(target), TO_NAME)
 
     def train(
         self,
@@ -84,14 +76,6 @@ class TextClassification(TextTaskType):
             model, [TextExample(e.key, e.input, e.target) for e in examples]
         )
         return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
-
-    def label_units(
-        self, model: Any, examples: Sequence[Example], batch_size: int = 64
-    ) -> LabelUnits:
-        return choices.label_units(self, model, examples, batch_size)
-
-    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> str:
-        return choices.suggest_label(model, example, suggestions)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int
