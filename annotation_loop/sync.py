@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from annotation_loop.task_types import ItemListing, SourceItem, TaskType
 from annotation_loop.uris import split_uri
 
 logger = logging.getLogger(__name__)
+
+# Tasks per import request. Label Studio imports one big request ~15% faster than the same
+# tasks in 10k requests, and 50k image tasks are ~7 MB, far below its 250 MB request limit.
+IMPORT_CHUNK = 50_000
 
 
 class BatchTask(BaseModel):
@@ -164,6 +169,7 @@ class _BatchScan:
     problems: list[str] = field(default_factory=list)
     unique: dict[str, SourceItem] = field(default_factory=dict)  # same content twice: one task
     datas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    present: list[SourceItem] = field(default_factory=list)  # already has a task
 
     def new_items(
         self, pages: Iterator[ItemListing], progress: tqdm[Any]
@@ -179,7 +185,9 @@ class _BatchScan:
                     continue
                 self.unique[item.content_hash] = item
                 self.datas[item.content_hash] = self.task_type.task_data(item, self.store)
-                if item.content_hash not in self.index.tasks:
+                if item.content_hash in self.index.tasks:
+                    self.present.append(item)
+                else:
                     new.append(item)
             progress.update(len(page.items))
             yield new
@@ -198,23 +206,53 @@ def sync_batch_to_project(
     `previous_index` (the last sync's)."""
     index = refresh_task_index(client, project_id, previous_index)
     scan = _BatchScan(task_type, store, index)
+    tasks: list[BatchTask] = []
+
+    def add_batch_tasks(items: list[SourceItem]) -> None:
+        tasks.extend(
+            BatchTask(
+                task_id=index.tasks[item.content_hash].id,
+                uri=item.uri,
+                content_hash=item.content_hash,
+                input_ref=task_type.input_ref(scan.datas[item.content_hash]),
+            )
+            for item in items
+        )
+
+    def record(items: list[SourceItem], task_ids: list[int]) -> None:
+        index.extend(
+            TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
+            for item, task_id in zip(items, task_ids, strict=True)
+        )
+        add_batch_tasks(items)
+
     created = 0
-    with tqdm(desc=f"Sync {batch}", unit="items") as progress:
+    imported: tuple[list[SourceItem], list[int]] | None = None
+    with (
+        tqdm(desc=f"Sync {batch}", unit="items") as progress,
+        ThreadPoolExecutor(1, thread_name_prefix="import") as importer,
+    ):
         # Listing and task data run ahead in a thread while a chunk is imported; what they
-        # produced meanwhile is imported next, as one bigger chunk.
+        # produced meanwhile is imported next, as one bigger chunk. Label Studio's import
+        # is the bottleneck, so a chunk's bookkeeping is done while the next one imports.
         for pages in read_ahead(scan.new_items(task_type.iter_items(store, batch), progress)):
             new_items = [item for page in pages for item in page]
             if not new_items:
                 continue
-            created_ids = client.import_tasks(
-                project_id, [scan.datas[item.content_hash] for item in new_items]
+            importing = importer.submit(
+                client.import_tasks,
+                project_id,
+                [scan.datas[item.content_hash] for item in new_items],
+                chunk_size=IMPORT_CHUNK,
             )
-            for item, task_id in zip(new_items, created_ids, strict=True):
-                index.add(
-                    TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
-                )
+            if imported:
+                record(*imported)
+            imported = new_items, importing.result()
             created += len(new_items)
             progress.set_postfix(created=created)
+        if imported:
+            record(*imported)
+    add_batch_tasks(scan.present)
     listed, skipped, problems = scan.listed, scan.skipped, scan.problems
     if problems:
         logger.warning("%d problems in %s, e.g. %s", len(problems), batch, problems[0])
@@ -233,18 +271,7 @@ def sync_batch_to_project(
             batch,
             skipped[0],
         )
-    tasks = sorted(
-        (
-            BatchTask(
-                task_id=index.tasks[h].id,
-                uri=item.uri,
-                content_hash=h,
-                input_ref=task_type.input_ref(scan.datas[h]),
-            )
-            for h, item in scan.unique.items()
-        ),
-        key=lambda task: task.task_id,
-    )
+    tasks.sort(key=lambda task: task.task_id)
     report = SyncReport(
         project_id=project_id,
         batch=batch,

@@ -11,6 +11,7 @@ item that needs a task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
@@ -32,11 +33,17 @@ class TaskIndex(BaseModel):
     task_count: int = 0  # tasks covered, with or without a content hash
     tasks: dict[str, IndexedTask] = Field(default_factory=dict)  # content hash -> oldest task
 
-    def add(self, ref: TaskRef) -> None:
-        self.max_task_id = max(self.max_task_id, ref.id)
-        self.task_count += 1
-        if ref.content_hash and ref.content_hash not in self.tasks:
-            self.tasks[ref.content_hash] = IndexedTask(id=ref.id, uri=ref.uri, batch=ref.batch)
+    def extend(self, refs: Iterable[TaskRef]) -> None:
+        """Adds tasks; a content hash already present keeps its older task."""
+        # Pydantic's validating setters cost ~6 us each: at 50k new tasks, setting the
+        # counters per task was a third of a second of a sync, so they are set once.
+        max_task_id, count = self.max_task_id, self.task_count
+        for ref in refs:
+            max_task_id = max(max_task_id, ref.id)
+            count += 1
+            if ref.content_hash and ref.content_hash not in self.tasks:
+                self.tasks[ref.content_hash] = IndexedTask(id=ref.id, uri=ref.uri, batch=ref.batch)
+        self.max_task_id, self.task_count = max_task_id, count
 
     def batches(self) -> set[str]:
         return {task.batch for task in self.tasks.values()}
@@ -56,6 +63,5 @@ def refresh_task_index(
             index = previous.model_copy(deep=True)
         else:
             logger.info("Tasks were deleted from project %d: listing all again", project_id)
-    for ref in client.iter_task_refs(project_id, after_id=index.max_task_id):
-        index.add(ref)
+    index.extend(client.iter_task_refs(project_id, after_id=index.max_task_id))
     return index
