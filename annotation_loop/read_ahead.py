@@ -1,4 +1,4 @@
-"""Running a slow producer (a paged bucket listing) ahead of its consumer (bulk imports)."""
+"""Running a slow producer (a paged bucket listing, object reads) ahead of its consumer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,44 @@ class _Failed:
         self.error = error
 
 
+def _produce_in_thread(
+    source: Iterator[T], maxsize: int = 0
+) -> tuple[queue.Queue[object], threading.Event]:
+    """Starts a thread that drains `source` into the returned queue (at most `maxsize`
+    items waiting; 0: no bound), then puts _DONE, or a _Failed. Setting the returned
+    event stops it after the item it is producing."""
+    ready: queue.Queue[object] = queue.Queue(maxsize)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not put(item):
+                    return
+        except BaseException as exc:  # re-raised in the consumer's thread
+            put(_Failed(exc))
+            return
+        put(_DONE)
+
+    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    return ready, stop
+
+
+def _checked(item: object) -> object:
+    if isinstance(item, _Failed):
+        raise item.error
+    return item
+
+
 def read_ahead(source: Iterator[T]) -> Iterator[list[T]]:
     """Drains `source` in a background thread; yields, each time the consumer asks, every
     item produced since it last asked (at least one), in order.
@@ -26,34 +64,29 @@ def read_ahead(source: Iterator[T]) -> Iterator[list[T]]:
     `source` is raised in the consumer. If the consumer stops early, the thread stops after
     the item it is producing.
     """
-    ready: queue.SimpleQueue[object] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in source:
-                ready.put(item)
-                if stop.is_set():
-                    return
-        except BaseException as exc:  # re-raised in the consumer's thread
-            ready.put(_Failed(exc))
-        ready.put(_DONE)
-
-    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    ready, stop = _produce_in_thread(source)
     try:
         while True:
-            items = [ready.get()]
+            items = [_checked(ready.get())]
             while not ready.empty():
-                items.append(ready.get())
+                items.append(_checked(ready.get()))
             done = items[-1] is _DONE
             if done:
                 items.pop()
-            for item in items:
-                if isinstance(item, _Failed):
-                    raise item.error
             if items:
                 yield cast(list[T], items)
             if done:
                 return
+    finally:
+        stop.set()
+
+
+def prefetch(source: Iterator[T], limit: int) -> Iterator[T]:
+    """`source`'s items, produced in a background thread up to `limit` ahead of the
+    consumer: reads overlap the consumer's work while memory stays bounded by `limit`."""
+    ready, stop = _produce_in_thread(source, maxsize=limit)
+    try:
+        while (item := _checked(ready.get())) is not _DONE:
+            yield cast(T, item)
     finally:
         stop.set()

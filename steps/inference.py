@@ -14,18 +14,13 @@ from annotation_loop.model_registry import (
     load_artifact,
     prediction_model_version,
 )
-from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue, ranked_scores
+from annotation_loop.pre_annotations import TaskPrediction, predict_tasks
+from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport
 from annotation_loop.task_types import get_task_type
 
 logger = get_logger(__name__)
-
-
-class TaskPrediction(BaseModel):
-    task_id: int
-    result: list[dict[str, Any]]  # Label Studio result regions
-    score: float  # the model's confidence, reassigned so that low scores are labelled first
 
 
 class BatchPredictions(BaseModel):
@@ -62,43 +57,48 @@ def predict_batch(
     done = client.task_ids_with_prediction(
         batch_tasks.project_id, model_version, [t.task_id for t in batch_tasks.tasks]
     )
-    todo = {str(t.task_id): t for t in batch_tasks.tasks if t.task_id not in done}
-    inputs = task_type.load_inputs(ObjectStore(source), ((k, t.input_ref) for k, t in todo.items()))
-    predictions, _ = task_type.predict(
+    todo = [t for t in batch_tasks.tasks if t.task_id not in done]
+    if not todo:
+        logger.info(
+            "All %d tasks of %s have their %s prediction already: nothing to predict",
+            len(done),
+            batch_tasks.batch,
+            model_version,
+        )
+        return BatchPredictions(
+            project_id=batch_tasks.project_id,
+            model_version=model_version,
+            already_predicted=len(done),
+        )
+    ranking = RankingConfig(**active_learning)
+    predicted = predict_tasks(
+        task_type,
         load_artifact(model, MODEL_ARTIFACT),
-        ((key, data) for key, data in inputs if data is not None),
+        ObjectStore(source),
+        todo,
         batch_size=batch_size,
+        ranking=ranking,
     )
-    unreadable = sorted(set(todo) - {p.key for p in predictions}, key=int)
-    if unreadable:
+    if predicted.unreadable:
         logger.warning(
             "%d items could not be read or used and got no prediction, e.g. %s",
-            len(unreadable),
-            todo[unreadable[0]].uri,
+            len(predicted.unreadable),
+            predicted.unreadable[0].uri,
         )
     logger.info(
         "Predicted %d tasks of %s with %s (%d already had its prediction)",
-        len(predictions),
+        len(predicted.predictions),
         batch_tasks.batch,
         model_version,
         len(done),
     )
-    ranking = RankingConfig(**active_learning)
-    scores = ranked_scores(predictions, ranking)
     return BatchPredictions(
         project_id=batch_tasks.project_id,
         model_version=model_version,
         strategy=ranking.strategy,
-        predictions=[
-            TaskPrediction(
-                task_id=int(p.key),
-                result=task_type.result_for_target(p.target, todo[p.key].input_ref),
-                score=score,
-            )
-            for p, score in zip(predictions, scores, strict=True)
-        ],
+        predictions=predicted.predictions,
         already_predicted=len(done),
-        unreadable=[todo[key].uri for key in unreadable],
+        unreadable=[task.uri for task in predicted.unreadable],
     )
 
 
@@ -106,6 +106,7 @@ def predict_batch(
 def push_predictions(batch_predictions: BatchPredictions) -> Annotated[int, "pushed_predictions"]:
     """Uploads the predictions to Label Studio as pre-annotations, in bulk."""
     if batch_predictions.model_version is None or not batch_predictions.predictions:
+        logger.info("No new pre-annotations to push")
         return 0
     client = label_studio_from_stack()
     pushed = client.import_predictions(

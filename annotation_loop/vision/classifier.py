@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from tqdm import tqdm  # not tqdm.auto: it calls iter() on a DataLoader twice
 from annotation_loop.accelerator import autocast, best_device, describe
 from annotation_loop.active_learning import margin_uncertainty
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.read_ahead import prefetch
 from annotation_loop.vision.backbones import (
     SplitClassifier,
     StateDict,
@@ -32,6 +34,9 @@ from annotation_loop.vision.images import (
     image_loader,
     train_transform,
 )
+
+# Batches decoded per DataLoader while predicting: bounds the image bytes held in memory.
+PREDICT_CHUNK_BATCHES = 16
 
 
 class EmptyTrainingSetError(LoopError):
@@ -271,37 +276,42 @@ def predict_images(
     """Top label, its probability, the margin uncertainty and the pooled backbone features
     of each `(key, bytes)`, plus the keys of corrupt images.
 
-    The image bytes are held in memory while predicting. `num_workers=None` picks a
-    sensible number of decoding processes for the device.
+    `images` is consumed as the model goes, read ahead in a thread: at most two chunks of
+    PREDICT_CHUNK_BATCHES batches of bytes are in memory, whatever their number.
+    `num_workers=None` picks a sensible number of decoding processes for the device.
     """
     device = best_device()
     model = checkpoint.predictor
-    items = [ImageItem(key, data, -1) for key, data in images]
+    transform = eval_transform(checkpoint.image_size)
     workers = _default_workers(device) if num_workers is None else num_workers
-    loader = image_loader(items, eval_transform(checkpoint.image_size), batch_size, workers)
+    chunk_size = batch_size * PREDICT_CHUNK_BATCHES
+    source = prefetch(iter(images), limit=chunk_size)
     predictions: list[ImagePrediction] = []
     skipped: list[str] = []
-    with torch.inference_mode():
-        for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress):
-            skipped.extend(batch.corrupt_keys)
-            if not batch.keys:
-                continue
-            with autocast(device):
-                features = model.features(_images_on(batch, device))
-                logits = model.head(features)
-            probabilities = logits.float().softmax(dim=1)
-            scores, indices = probabilities.max(dim=1)
-            uncertainties = margin_uncertainty(probabilities.cpu().numpy())
-            embeddings = features.to(torch.float16).cpu().numpy()
-            predictions.extend(
-                ImagePrediction(key, checkpoint.labels[index], score, float(uncertainty), embedding)
-                for key, index, score, uncertainty, embedding in zip(
-                    batch.keys,
-                    indices.tolist(),
-                    scores.tolist(),
-                    uncertainties,
-                    embeddings,
-                    strict=True,
-                )
-            )
+    with (
+        torch.inference_mode(),
+        tqdm(desc="predict", unit="images", disable=not progress) as bar,
+    ):
+        while chunk := [ImageItem(key, data, -1) for key, data in islice(source, chunk_size)]:
+            for batch in image_loader(chunk, transform, batch_size, workers):
+                skipped.extend(batch.corrupt_keys)
+                bar.update(len(batch.keys) + len(batch.corrupt_keys))
+                if batch.keys:
+                    predictions.extend(_predict_batch(model, batch, device, checkpoint.labels))
     return predictions, skipped
+
+
+def _predict_batch(
+    model: SplitClassifier, batch: Batch, device: torch.device, labels: Sequence[str]
+) -> Iterator[ImagePrediction]:
+    with autocast(device):
+        features = model.features(_images_on(batch, device))
+        logits = model.head(features)
+    probabilities = logits.float().softmax(dim=1)
+    scores, indices = probabilities.max(dim=1)
+    uncertainties = margin_uncertainty(probabilities.cpu().numpy())
+    embeddings = features.to(torch.float16).cpu().numpy()
+    for key, index, score, uncertainty, embedding in zip(
+        batch.keys, indices.tolist(), scores.tolist(), uncertainties, embeddings, strict=True
+    ):
+        yield ImagePrediction(key, labels[index], score, float(uncertainty), embedding)

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+import time
 
 import pytest
 
@@ -44,6 +45,24 @@ def test_read_many_keeps_order_and_tolerates_vanished_objects(store):
     gone = store.uri_for("batch_1/gone.png")
     result = list(store.read_many([*uris, gone], concurrency=3))
     assert result == [*[(u, bytes([i])) for i, u in enumerate(uris)], (gone, None)]
+
+
+def test_read_many_reads_only_a_window_ahead_of_its_consumer(store, monkeypatch):
+    uris = [store.write_bytes(f"batch_1/{i}.png", bytes([i % 256])) for i in range(200)]
+    started: list[str] = []
+    real_read = store.read_bytes
+
+    def counted_read(uri: str) -> bytes:
+        started.append(uri)
+        return real_read(uri)
+
+    monkeypatch.setattr(store, "read_bytes", counted_read)
+    reading = store.read_many(uris, concurrency=2)
+    assert next(reading) == (uris[0], b"\x00")
+    time.sleep(0.2)  # the pool works through what was submitted, and no further
+    assert len(started) == 8  # 4 x concurrency: memory does not grow with the input
+    assert [uri for uri, _ in reading] == uris[1:]
+    assert len(started) == 200
 
 
 def test_missing_dataset_is_a_one_line_error(tmp_path):

@@ -26,6 +26,7 @@ from annotation_loop.vision import (
     TrainConfig,
     WeightsUnavailableError,
     build_classifier,
+    classifier,
     decode_image,
     evaluate_classifier,
     predict_images,
@@ -282,6 +283,40 @@ def test_corrupt_images_are_skipped_in_prediction(
     predictions, skipped = predict_images(trained, images, batch_size=4, progress=False)
     assert [p.key for p in predictions] == [key for key, _ in good]
     assert skipped == ["broken/text.png", "broken/empty.png"]
+
+
+def test_prediction_streams_its_input_in_bounded_chunks(
+    trained: ClassifierCheckpoint, test_set: list[LabelledImage], monkeypatch
+) -> None:
+    monkeypatch.setattr(classifier, "PREDICT_CHUNK_BATCHES", 2)
+    examples = test_set[:23]
+    whole, _ = predict_images(
+        trained, [(e.key, e.data) for e in examples], batch_size=64, progress=False
+    )
+    drawn: list[str] = []
+
+    def lazily_read():
+        for example in examples:
+            drawn.append(example.key)
+            yield example.key, example.data
+
+    predicted = 0
+    ahead: list[int] = []  # images read but not predicted yet, at each batch
+    real_predict_batch = classifier._predict_batch
+
+    def spy(model, batch, device, labels):
+        nonlocal predicted
+        ahead.append(len(drawn) - predicted)
+        predicted += len(batch.keys)
+        return real_predict_batch(model, batch, device, labels)
+
+    monkeypatch.setattr(classifier, "_predict_batch", spy)
+    streamed, _ = predict_images(trained, lazily_read(), batch_size=3, progress=False)
+    # Chunks of 2 batches of 3: one being predicted, one queued, one item waiting to queue.
+    assert max(ahead) <= 2 * 6 + 1
+    assert [p.key for p in streamed] == [e.key for e in examples]  # across chunk boundaries
+    assert [p.label for p in streamed] == [p.label for p in whole]
+    assert [p.score for p in streamed] == pytest.approx([p.score for p in whole], abs=1e-5)
 
 
 def test_unknown_label_is_named(train_set: list[LabelledImage]) -> None:
