@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 from tqdm import tqdm
@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 IMPORT_CHUNK = 50_000
 
 
-class BatchTask(BaseModel):
+class BatchTask(NamedTuple):
+    """One per task of the batch: a tuple, as in the task index, for its memory."""
+
     task_id: int
     uri: str  # where the item is now (a moved item keeps its task, not its old URI)
     content_hash: str
@@ -159,7 +161,12 @@ def choose_batch(
 
 @dataclass
 class _BatchScan:
-    """The items of a batch seen so far, and which of them the project lacks."""
+    """The items of a batch seen so far: the batch's tasks that exist already, and per
+    listing page the items the project lacks, with their task data.
+
+    Only what the report and the index keep outlives a page: a new item's task data is
+    dropped once its task is created, so a sync's memory grows with its outputs only.
+    """
 
     task_type: TaskType
     store: ObjectStore
@@ -167,30 +174,40 @@ class _BatchScan:
     listed: int = 0
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    unique: dict[str, SourceItem] = field(default_factory=dict)  # same content twice: one task
-    datas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    present: list[SourceItem] = field(default_factory=list)  # already has a task
+    seen: set[str] = field(default_factory=set)  # content hashes: same content twice, one task
+    tasks: list[BatchTask] = field(default_factory=list)  # the batch's tasks found or created
 
     def new_items(
         self, pages: Iterator[ItemListing], progress: tqdm[Any]
-    ) -> Iterator[list[SourceItem]]:
-        """Per page, its items whose content is not in the project yet (task data built)."""
+    ) -> Iterator[list[tuple[SourceItem, dict[str, Any]]]]:
+        """Per page, its items whose content is not in the project yet, with their task data."""
         for page in pages:
             self.listed += len(page.items)
             self.skipped += page.skipped
             self.problems += page.problems
-            new: list[SourceItem] = []
+            new: list[tuple[SourceItem, dict[str, Any]]] = []
             for item in page.items:
-                if item.content_hash in self.unique:
+                if item.content_hash in self.seen:
                     continue
-                self.unique[item.content_hash] = item
-                self.datas[item.content_hash] = self.task_type.task_data(item, self.store)
-                if item.content_hash in self.index.tasks:
-                    self.present.append(item)
+                self.seen.add(item.content_hash)
+                data = self.task_type.task_data(item, self.store)
+                present = self.index.tasks.get(item.content_hash)
+                if present is None:
+                    new.append((item, data))
                 else:
-                    new.append(item)
+                    self.add_task(present.id, item, data)
             progress.update(len(page.items))
             yield new
+
+    def add_task(self, task_id: int, item: SourceItem, data: dict[str, Any]) -> None:
+        self.tasks.append(
+            BatchTask(
+                task_id=task_id,
+                uri=item.uri,
+                content_hash=item.content_hash,
+                input_ref=self.task_type.input_ref(data),
+            )
+        )
 
 
 def sync_batch_to_project(
@@ -206,28 +223,17 @@ def sync_batch_to_project(
     `previous_index` (the last sync's)."""
     index = refresh_task_index(client, project_id, previous_index)
     scan = _BatchScan(task_type, store, index)
-    tasks: list[BatchTask] = []
 
-    def add_batch_tasks(items: list[SourceItem]) -> None:
-        tasks.extend(
-            BatchTask(
-                task_id=index.tasks[item.content_hash].id,
-                uri=item.uri,
-                content_hash=item.content_hash,
-                input_ref=task_type.input_ref(scan.datas[item.content_hash]),
-            )
-            for item in items
-        )
-
-    def record(items: list[SourceItem], task_ids: list[int]) -> None:
+    def record(new_tasks: list[tuple[SourceItem, dict[str, Any]]], task_ids: list[int]) -> None:
         index.extend(
             TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
-            for item, task_id in zip(items, task_ids, strict=True)
+            for (item, _), task_id in zip(new_tasks, task_ids, strict=True)
         )
-        add_batch_tasks(items)
+        for (item, data), task_id in zip(new_tasks, task_ids, strict=True):
+            scan.add_task(task_id, item, data)
 
     created = 0
-    imported: tuple[list[SourceItem], list[int]] | None = None
+    imported: tuple[list[tuple[SourceItem, dict[str, Any]]], list[int]] | None = None
     with (
         tqdm(desc=f"Sync {batch}", unit="items") as progress,
         ThreadPoolExecutor(1, thread_name_prefix="import") as importer,
@@ -236,23 +242,22 @@ def sync_batch_to_project(
         # produced meanwhile is imported next, as one bigger chunk. Label Studio's import
         # is the bottleneck, so a chunk's bookkeeping is done while the next one imports.
         for pages in read_ahead(scan.new_items(task_type.iter_items(store, batch), progress)):
-            new_items = [item for page in pages for item in page]
-            if not new_items:
+            new_tasks = [new for page in pages for new in page]
+            if not new_tasks:
                 continue
             importing = importer.submit(
                 client.import_tasks,
                 project_id,
-                [scan.datas[item.content_hash] for item in new_items],
+                [data for _, data in new_tasks],
                 chunk_size=IMPORT_CHUNK,
             )
             if imported:
                 record(*imported)
-            imported = new_items, importing.result()
-            created += len(new_items)
+            imported = new_tasks, importing.result()
+            created += len(new_tasks)
             progress.set_postfix(created=created)
         if imported:
             record(*imported)
-    add_batch_tasks(scan.present)
     listed, skipped, problems = scan.listed, scan.skipped, scan.problems
     if problems:
         logger.warning("%d problems in %s, e.g. %s", len(problems), batch, problems[0])
@@ -271,7 +276,7 @@ def sync_batch_to_project(
             batch,
             skipped[0],
         )
-    tasks.sort(key=lambda task: task.task_id)
+    scan.tasks.sort(key=lambda task: task.task_id)
     report = SyncReport(
         project_id=project_id,
         batch=batch,
@@ -280,6 +285,6 @@ def sync_batch_to_project(
         already_present=listed - created,
         skipped_keys=skipped,
         problems=problems,
-        tasks=tasks,
+        tasks=scan.tasks,
     )
     return report, index

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -20,7 +21,9 @@ from annotation_loop.labelstudio import LabelStudioClient, TaskRef
 logger = logging.getLogger(__name__)
 
 
-class IndexedTask(BaseModel):
+class IndexedTask(NamedTuple):
+    """A tuple, not a model: an index holds one per task, and a model costs ~6x the memory."""
+
     id: int
     uri: str
     batch: str
