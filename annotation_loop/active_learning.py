@@ -102,25 +102,26 @@ def token_uncertainty_to_item(per_token: Sequence[np.ndarray]) -> np.ndarray:
     return item_uncertainty
 
 
-def _validated(
-    uncertainty: np.ndarray, embeddings: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _validated(uncertainty: np.ndarray) -> np.ndarray:
     scores = np.asarray(uncertainty, dtype=np.float64)
     if scores.ndim != 1:
         raise ConfigurationError(f"Uncertainty must be a 1-D array, not shape {scores.shape}")
     if not np.isfinite(scores).all():
         raise ConfigurationError("Uncertainty contains NaN or infinite values: check the model")
-    if embeddings is None:
-        return scores, None
-    vectors = np.asarray(embeddings, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(scores):
+    return scores
+
+
+def _pool_vectors(embeddings: Sequence[np.ndarray] | np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """The pool's rows of `embeddings`, as float32: only those, because at 100k items a
+    float32 copy of all of them would be half a gigabyte."""
+    vectors = np.asarray([embeddings[i] for i in pool], dtype=np.float32)
+    if vectors.ndim != 2:
         raise ConfigurationError(
-            f"Embeddings must be an (items, features) array with one row per uncertainty "
-            f"({len(scores)}), not shape {vectors.shape}"
+            f"Embeddings must be (items, features) rows, not rows of shape {vectors.shape[1:]}"
         )
     if not np.isfinite(vectors).all():
         raise ConfigurationError("Embeddings contain NaN or infinite values: check the model")
-    return scores, vectors
+    return vectors
 
 
 def _by_uncertainty(uncertainty: np.ndarray) -> np.ndarray:
@@ -174,28 +175,35 @@ def _diverse_order(
 
 
 def rank_for_labelling(
-    uncertainty: np.ndarray, embeddings: np.ndarray | None, config: RankingConfig
+    uncertainty: np.ndarray,
+    embeddings: Sequence[np.ndarray] | np.ndarray | None,
+    config: RankingConfig,
 ) -> np.ndarray:
     """The order to label the items in: a permutation of range(n), position 0 first.
 
     `uncertainty` is one number per item, higher = less sure (any scale); `embeddings` one
     row per item, only needed by `uncertainty+diversity` (without them it ranks by
-    uncertainty and logs why).
+    uncertainty and logs why), and only the most uncertain ones' are read.
     """
-    scores, vectors = _validated(uncertainty, embeddings)
+    scores = _validated(uncertainty)
+    if embeddings is not None and len(embeddings) != len(scores):
+        raise ConfigurationError(
+            f"Embeddings must be one row per uncertainty ({len(scores)}), not {len(embeddings)}"
+        )
     if config.strategy == "random":
         return np.random.default_rng(config.seed).permutation(len(scores))
     by_uncertainty = _by_uncertainty(scores)
     if config.strategy == "uncertainty":
         return by_uncertainty
-    if vectors is None:
+    if embeddings is None:
         logger.warning("No embeddings to rank by diversity: ranking by uncertainty alone")
         return by_uncertainty
     pool = by_uncertainty[: config.pool_factor * config.diverse_head]
     head = min(config.diverse_head, len(pool))
     if head == 0:
         return by_uncertainty
-    diverse = pool[_diverse_order(scores[pool], vectors[pool], head, config.diversity_weight)]
+    vectors = _pool_vectors(embeddings, pool)
+    diverse = pool[_diverse_order(scores[pool], vectors, head, config.diversity_weight)]
     rest = np.ones(len(scores), dtype=bool)
     rest[diverse] = False
     return np.concatenate([diverse, by_uncertainty[rest[by_uncertainty]]])

@@ -25,7 +25,7 @@ def ranked_scores(predictions: Sequence[Prediction], config: RankingConfig) -> l
     embeddings = [p.embedding for p in predictions if p.embedding is not None]
     order = rank_for_labelling(
         np.array([p.uncertainty for p in predictions], dtype=np.float64),
-        np.stack(embeddings) if len(embeddings) == len(predictions) else None,
+        embeddings if len(embeddings) == len(predictions) else None,
         config,
     )
     scores = queue_scores(order, np.array([p.score for p in predictions], dtype=np.float64))
