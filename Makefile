@@ -58,6 +58,7 @@ test-unit: install
 bench: install
 	$(PY) -m benchmarks.loop_figures $(ARGS)
 	$(PY) -m benchmarks.scale $(ARGS)
+	$(PY) -m benchmarks.pipeline_overhead
 
 bench-labels: install
 	$(PY) -m benchmarks.label_efficiency $(ARGS)

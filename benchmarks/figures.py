@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -37,6 +38,30 @@ def timed(func: Callable[..., object], *args: Any, **kwargs: Any) -> float:
     start = time.perf_counter()
     func(*args, **kwargs)
     return time.perf_counter() - start
+
+
+def _peak_rss_kib() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def peak_rss_growth_mib(func: Callable[..., object], *args: Any) -> float:
+    """How far resident memory peaks while `func(*args)` runs, in MiB, above where it stood
+    before: in a fresh process, as a pipeline step would run, so that memory freed by
+    earlier work in this one cannot hide the growth. `func` and `args` must pickle."""
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        return float(pool.apply(_rss_growth_mib, (func, *args)))
+    finally:
+        pool.close()  # not terminate(): a killed worker leaks its semaphores
+        pool.join()
+
+
+def _rss_growth_mib(func: Callable[..., object], *args: Any) -> float:
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: peak RSS := current RSS
+    before = _peak_rss_kib()
+    func(*args)
+    return (_peak_rss_kib() - before) / 1024
 
 
 def machine() -> str:

@@ -11,7 +11,8 @@ never reads them, so their bytes do not matter, only that each is distinct):
 - N pre-annotations in bulk vs one request per task (a sample of 200);
 - fetching 100 new annotations in a project with 20% of its tasks labelled, incrementally vs
   ZenML's `get_labeled_data` (the legacy SDK's `get_labeled_tasks()`, which reads all);
-- the Python heap's peak during the re-sync and the fetch (tracemalloc).
+- how far the process's resident memory peaks above its start in each of those (peak RSS,
+  as a step's process would see it).
 Results are printed and written to benchmarks/results/scale.json.
 """
 
@@ -20,12 +21,9 @@ from __future__ import annotations
 import os
 import statistics
 import time
-import tracemalloc
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
@@ -36,9 +34,10 @@ from annotation_loop.services import start_services
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
+from annotation_loop.task_index import TaskIndex
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
-from benchmarks.figures import Row, median_rate, report, timed
+from benchmarks.figures import Row, median_rate, peak_rss_growth_mib, report, timed
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 LABELLED_SHARE = 0.2
@@ -51,14 +50,43 @@ def auth(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Token {settings.label_studio_api_key.get_secret_value()}"}
 
 
-def peak_mib(func: Callable[..., Any], *args: Any) -> float:
-    """The Python heap's peak while `func(*args)` runs, in MiB."""
-    tracemalloc.start()
-    try:
-        func(*args)
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
+def local_client() -> LabelStudioClient:
+    settings = Settings()
+    return LabelStudioClient(
+        settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
+    )
+
+
+def bucket_store(bucket: str) -> ObjectStore:
+    endpoint = Settings().local_s3_endpoint_url
+    return ObjectStore(
+        DataSource(root_uri=f"s3://{bucket}", dataset="items", endpoint_url=endpoint)
+    )
+
+
+# What the memory rows run, each in a fresh process (benchmarks.figures.peak_rss_growth_mib):
+# plain arguments only, so that they pickle.
+def sync_bucket(project: int, source: DataSource, index: TaskIndex | None) -> None:
+    sync_batch_to_project(local_client(), project, ObjectStore(source), "batch_1", IMAGE, index)
+
+
+def upload_predictions(project: int, model_version: str) -> None:
+    client = local_client()
+    result = result_for_label("0", "image")
+    client.import_predictions(
+        project,
+        [
+            PredictionIn(ref.id, result, 0.5, model_version)
+            for ref in client.iter_task_refs(project)
+        ],
+    )
+
+
+def fetch_changes(previous: AnnotationSnapshot) -> None:
+    fresh = merge_changes(
+        previous, local_client().iter_tasks_updated_since(previous.project_id, previous.watermark)
+    )
+    assert fresh.last_merge.added == NEW_ANNOTATIONS, fresh.last_merge
 
 
 def write_objects(store: ObjectStore, count: int) -> None:
@@ -71,7 +99,7 @@ def measure_sync(
     client: LabelStudioClient, store: ObjectStore, config: str, count: int, repeats: int
 ) -> tuple[list[Row], int]:
     """Sync and re-sync rows; returns them and a synced project (the caller deletes it)."""
-    sync_runs, resync_runs, raw_runs, resync_peaks = [], [], [], []
+    sync_runs, resync_runs, raw_runs = [], [], []
     project = 0
     for _ in range(repeats):
         project = client.get_or_create_project(f"scale sync {uuid.uuid4().hex[:6]}", config)
@@ -81,15 +109,16 @@ def measure_sync(
         resync_runs.append(
             timed(sync_batch_to_project, client, project, store, "batch_1", IMAGE, index)
         )
-        resync_peaks.append(
-            peak_mib(sync_batch_to_project, client, project, store, "batch_1", IMAGE, index)
-        )
-        if len(sync_runs) < repeats:  # the last one is left for the caller's measures
+        if len(sync_runs) < repeats:  # the last one is left for the memory runs and the caller
             client.delete_project(project)
         raw = client.get_or_create_project(f"scale raw {uuid.uuid4().hex[:6]}", config)
         tasks = [IMAGE.task_data(item, store) for item in IMAGE.list_items(store, "batch_1").items]
         raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
         client.delete_project(raw)
+    resync_peak = peak_rss_growth_mib(sync_bucket, project, store.source, index)
+    fresh = client.get_or_create_project(f"scale sync {uuid.uuid4().hex[:6]}", config)
+    sync_peak = peak_rss_growth_mib(sync_bucket, fresh, store.source, None)
+    client.delete_project(fresh)
     rows = [
         Row(
             f"{count}: sync new objects",
@@ -98,15 +127,16 @@ def measure_sync(
             median_rate(count, raw_runs),
             "raw import, 1 request",
         ),
+        Row(f"{count}: sync peak RSS growth", sync_peak, "MiB"),
         Row(f"{count}: re-sync unchanged", statistics.median(resync_runs), "s"),
-        Row(f"{count}: re-sync peak heap", statistics.median(resync_peaks), "MiB"),
+        Row(f"{count}: re-sync peak RSS growth", resync_peak, "MiB"),
     ]
     return rows, project
 
 
 def measure_predictions(
     client: LabelStudioClient, settings: Settings, project: int, repeats: int
-) -> Row:
+) -> list[Row]:
     task_ids = sorted(ref.id for ref in client.iter_task_refs(project))
     result = result_for_label("0", "image")
     bulk_runs = [
@@ -117,6 +147,7 @@ def measure_predictions(
         )
         for n in range(repeats)
     ]
+    peak = peak_rss_growth_mib(upload_predictions, project, "scale:memory")
 
     def one_by_one() -> None:
         with httpx.Client(
@@ -130,13 +161,30 @@ def measure_predictions(
                     json={"task": task, "result": result, "score": 0.5, "model_version": "one"},
                 ).raise_for_status()
 
-    return Row(
-        f"{len(task_ids)}: upload pre-annotations",
-        median_rate(len(task_ids), bulk_runs),
-        "predictions/s",
-        SINGLE_REQUESTS / timed(one_by_one),
-        "one request per task",
-    )
+    return [
+        Row(
+            f"{len(task_ids)}: upload pre-annotations",
+            median_rate(len(task_ids), bulk_runs),
+            "predictions/s",
+            SINGLE_REQUESTS / timed(one_by_one),
+            "one request per task",
+        ),
+        Row(f"{len(task_ids)}: upload peak RSS growth", peak, "MiB"),
+    ]
+
+
+def delete_big_project(client: LabelStudioClient, settings: Settings, project: int) -> None:
+    """Label Studio on SQLite fails to delete a project with 100k tasks and a few predictions
+    each in one go (Django's cascade sends one UPDATE with a variable per row, beyond
+    SQLite's limit), so all its tasks are deleted first, in one Data Manager action."""
+    with httpx.Client(base_url=settings.label_studio_url, headers=auth(settings)) as http:
+        http.post(
+            "/api/dm/actions",
+            params={"id": "delete_tasks", "project": project},
+            json={"selectedItems": {"all": True, "excluded": []}},
+            timeout=1800,
+        ).raise_for_status()
+    client.delete_project(project)
 
 
 def measure_fetch(
@@ -178,7 +226,7 @@ def measure_fetch(
 
     ours_runs = [timed(ours) for _ in range(repeats)]
     peer_runs = [timed(zenml_get_labeled_data) for _ in range(repeats)]
-    peak = peak_mib(ours)
+    peak = peak_rss_growth_mib(fetch_changes, previous)
     client.delete_project(project)
     return [
         Row(
@@ -188,7 +236,7 @@ def measure_fetch(
             statistics.median(peer_runs),
             "ZenML get_labeled_data",
         ),
-        Row(f"{count}: fetch peak heap", peak, "MiB"),
+        Row(f"{count}: fetch peak RSS growth", peak, "MiB"),
     ]
 
 
@@ -204,20 +252,12 @@ def main(quick: bool, scales: str, repeats: int) -> None:
         AWS_ACCESS_KEY_ID=DEMO_S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_S3_SECRET_KEY
     )
     start_services(settings, ("label_studio", "s3"))
-    client = LabelStudioClient(
-        settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
-    )
+    client = local_client()
     config = IMAGE.label_config(settings.labels)
     rows: list[Row] = []
     for count in counts:
         bucket = f"scale-{uuid.uuid4().hex[:8]}"
-        store = ObjectStore(
-            DataSource(
-                root_uri=f"s3://{bucket}",
-                dataset="items",
-                endpoint_url=settings.local_s3_endpoint_url,
-            )
-        )
+        store = bucket_store(bucket)
         store.fs.mkdir(bucket)
         click.echo(f"{count}: writing objects ...")
         write_objects(store, count)
@@ -225,12 +265,12 @@ def main(quick: bool, scales: str, repeats: int) -> None:
         sync_rows, project = measure_sync(client, store, config, count, repeats)
         rows += sync_rows
         click.echo(f"{count}: pre-annotations ...")
-        rows.append(measure_predictions(client, settings, project, repeats))
-        client.delete_project(project)
+        rows += measure_predictions(client, settings, project, repeats)
+        delete_big_project(client, settings, project)
         click.echo(f"{count}: annotation fetch ...")
         rows += measure_fetch(client, settings, config, count, repeats)
         store.fs.rm(bucket, recursive=True)
-        for row in rows[-7:]:
+        for row in rows[-9:]:
             click.echo(
                 f"  {row.measure}: {row.ours:.2f} {row.unit}"
                 + (f" (peer {row.peer:.2f})" if row.peer else "")
