@@ -191,8 +191,10 @@ def main(quick: bool, repeats: int) -> None:
         if data is not None
     ]
     train_rates = []
-    for _ in range(repeats):
-        _, training = train_classifier(examples, settings.labels, train_config, progress=False)
+    for _ in range(repeats):  # the last run's model is the one the inference rows use
+        checkpoint, training = train_classifier(
+            examples, settings.labels, train_config, progress=False
+        )
         train_rates.append(training.images_per_second)
     mode = "head-only" if train_config.freeze_backbone else "full fine-tune"
     rows.append(
@@ -207,7 +209,6 @@ def main(quick: bool, repeats: int) -> None:
             "compute only",
         )
     )
-    checkpoint, _ = train_classifier(examples, settings.labels, train_config, progress=False)
     rows += inference_rows(client, settings, store, checkpoint, batch_size, repeats)
 
     # Bucket reads, concurrent, as the steps do them.

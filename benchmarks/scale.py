@@ -256,6 +256,7 @@ def main(quick: bool, scales: str, repeats: int) -> None:
     config = IMAGE.label_config(settings.labels)
     rows: list[Row] = []
     for count in counts:
+        first_row = len(rows)
         bucket = f"scale-{uuid.uuid4().hex[:8]}"
         store = bucket_store(bucket)
         store.fs.mkdir(bucket)
@@ -270,7 +271,7 @@ def main(quick: bool, scales: str, repeats: int) -> None:
         click.echo(f"{count}: annotation fetch ...")
         rows += measure_fetch(client, settings, config, count, repeats)
         store.fs.rm(bucket, recursive=True)
-        for row in rows[-9:]:
+        for row in rows[first_row:]:
             click.echo(
                 f"  {row.measure}: {row.ours:.2f} {row.unit}"
                 + (f" (peer {row.peer:.2f})" if row.peer else "")
