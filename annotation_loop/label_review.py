@@ -11,7 +11,6 @@ from typing import Any
 
 from annotation_loop.annotations import LabelledItem
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.label_issues import find_label_issues, out_of_fold_probabilities
 from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.task_types import Example, TaskType
 
@@ -41,6 +40,10 @@ def review_suggestions(
     """One suggestion (a prediction with `model_version`) per example with a label issue:
     its target with the disputed units relabelled; scored by the given label's out-of-fold
     probability, so the least likely correct comes first."""
+    # scikit-learn takes seconds to import: only the training run's review pays for it, not
+    # every pipeline that imports the steps.
+    from annotation_loop.label_issues import find_label_issues, out_of_fold_probabilities
+
     units = task_type.label_units(model, examples)
     try:
         probabilities = out_of_fold_probabilities(

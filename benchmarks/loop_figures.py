@@ -32,14 +32,9 @@ from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
-from annotation_loop.vision import (
-    ClassifierCheckpoint,
-    LabelledImage,
-    TrainConfig,
-    decode_image,
-    train_classifier,
-)
-from annotation_loop.vision.images import eval_transform
+from annotation_loop.vision.checkpoint import ClassifierCheckpoint
+from annotation_loop.vision.classifier import LabelledImage, TrainConfig, train_classifier
+from annotation_loop.vision.images import decode_image, eval_transform
 from annotation_loop.vision.mnist import seed_mnist_batches
 from benchmarks.figures import Row, median_rate, report, timed
 from benchmarks.model_throughput import inference_compute_only, training_compute_only

@@ -13,8 +13,13 @@ from collections.abc import Callable
 import torch
 
 from annotation_loop.accelerator import autocast, best_device
-from annotation_loop.vision import ClassifierCheckpoint, TrainConfig
-from annotation_loop.vision.classifier import model_input, prepare_training, train_step
+from annotation_loop.vision.checkpoint import ClassifierCheckpoint
+from annotation_loop.vision.classifier import (
+    TrainConfig,
+    model_input,
+    prepare_training,
+    train_step,
+)
 
 WARM_UP_BATCHES = 3  # cuDNN picks its kernels and the allocator fills on the first ones
 

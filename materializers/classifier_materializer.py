@@ -2,7 +2,8 @@
 
 Two files: `weights.pt` (the state dict, written with `torch.save`, read back with
 `weights_only=True`, so loading runs no pickled code) and `checkpoint.json` (arch, labels,
-image size).
+image size). torch is imported when a checkpoint is read or written, not with the module:
+every step imports the materializers, and most never touch a model.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import json
 import os
 from typing import Any, ClassVar
 
-import torch
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.vision import ClassifierCheckpoint
+from annotation_loop.vision.checkpoint import ClassifierCheckpoint
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "checkpoint.json"
@@ -28,6 +28,8 @@ class ClassifierCheckpointMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def load(self, data_type: type[Any]) -> ClassifierCheckpoint:
+        import torch
+
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "rb") as handle:
             config = json.loads(handle.read())
         # Remote stores hand out streams that torch.load cannot seek in: read the bytes first.
@@ -41,6 +43,8 @@ class ClassifierCheckpointMaterializer(BaseMaterializer):
         )
 
     def save(self, data: ClassifierCheckpoint) -> None:
+        import torch
+
         weights = io.BytesIO()
         torch.save(data.state_dict, weights)
         with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "wb") as handle:

@@ -11,7 +11,7 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.text.pretrained import TextCheckpoint
+from annotation_loop.text.checkpoint import TextCheckpoint
 
 CONFIG_FILE = "checkpoint.json"
 FILES_DIR = "files"

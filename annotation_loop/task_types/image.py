@@ -79,7 +79,7 @@ class ImageClassification(choices.SingleChoiceTaskType):
         config: Mapping[str, Any],
         init: Any | None,
     ) -> tuple[Any, dict[str, Any]]:
-        from annotation_loop.vision import LabelledImage, TrainConfig, train_classifier
+        from annotation_loop.vision.classifier import LabelledImage, TrainConfig, train_classifier
 
         images = [LabelledImage(e.key, e.input, e.target) for e in examples]
         checkpoint, report = train_classifier(images, labels, TrainConfig(**config), init=init)
@@ -91,7 +91,7 @@ class ImageClassification(choices.SingleChoiceTaskType):
     def predict(
         self, model: Any, inputs: Iterable[tuple[str, Any]], batch_size: int
     ) -> tuple[list[Prediction], list[str]]:
-        from annotation_loop.vision import predict_images
+        from annotation_loop.vision.classifier import predict_images
 
         predictions, corrupt = predict_images(model, inputs, batch_size=batch_size)
         return [
@@ -100,7 +100,8 @@ class ImageClassification(choices.SingleChoiceTaskType):
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
         from annotation_loop.classification_metrics import plot_confusion_matrix
-        from annotation_loop.vision import LabelledImage, evaluate_classifier
+        from annotation_loop.vision.classifier import LabelledImage
+        from annotation_loop.vision.metrics import evaluate_classifier
 
         metrics = evaluate_classifier(
             model, [LabelledImage(e.key, e.input, e.target) for e in examples]

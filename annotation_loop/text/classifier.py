@@ -20,10 +20,9 @@ from annotation_loop.accelerator import autocast
 from annotation_loop.active_learning import margin_uncertainty
 from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.text.checkpoint import Head, TextCheckpoint
 from annotation_loop.text.examples import TextExample
 from annotation_loop.text.pretrained import (
-    Head,
-    TextCheckpoint,
     TextTrainConfig,
     TextTrainingReport,
     Window,

@@ -12,10 +12,9 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -24,9 +23,9 @@ from tqdm import tqdm
 
 from annotation_loop.accelerator import autocast, best_device, describe
 from annotation_loop.errors import ConfigurationError, LoopError
+from annotation_loop.text.checkpoint import Head, TextCheckpoint
 
 MINILM = "minilm"
-Head = Literal["sequence_classification", "token_classification"]
 
 
 class PretrainedModelUnavailableError(LoopError):
@@ -64,31 +63,6 @@ class InferenceModel:
     tokenizer: Any
     device: torch.device
     hidden_size: int  # the width of the encoder's hidden states
-
-
-@dataclass
-class TextCheckpoint:
-    """A fine-tuned model with its tokenizer, as the files `save_pretrained` writes.
-
-    Self-contained: loading it needs neither the hub nor the base model's package.
-    """
-
-    head: Head
-    base_model: str
-    labels: list[str]  # what the model outputs: classes, or BIO tags for token classification
-    max_length: int
-    stride: int
-    files: dict[str, bytes] = field(repr=False)  # relative path -> content
-
-    @cached_property
-    def inference(self) -> InferenceModel:
-        """The model on the best device, with its tokenizer: loaded on first use and kept with
-        the checkpoint, so that repeated predictions do not rebuild it. Never train it;
-        `load_checkpoint` gives a model to train."""
-        model, tokenizer = load_checkpoint(self)
-        device = best_device()
-        hidden_size = int(cast(Any, model).config.hidden_size)
-        return InferenceModel(model.to(device), tokenizer, device, hidden_size)
 
 
 @dataclass(frozen=True)
@@ -210,6 +184,14 @@ def load_checkpoint(checkpoint: TextCheckpoint) -> tuple[nn.Module, Any]:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = _auto_class(checkpoint.head).from_pretrained(folder)
     return model.eval(), tokenizer
+
+
+def load_for_inference(checkpoint: TextCheckpoint) -> InferenceModel:
+    """`checkpoint`'s model on the best device, in eval mode, with its tokenizer."""
+    model, tokenizer = load_checkpoint(checkpoint)
+    device = best_device()
+    hidden_size = int(cast(Any, model).config.hidden_size)
+    return InferenceModel(model.to(device), tokenizer, device, hidden_size)
 
 
 Window = Mapping[str, torch.Tensor]

@@ -21,12 +21,11 @@ from tqdm import tqdm
 from annotation_loop.accelerator import autocast
 from annotation_loop.active_learning import margin_uncertainty, token_uncertainty_to_item
 from annotation_loop.errors import LoopError
+from annotation_loop.text.checkpoint import Head, TextCheckpoint
 from annotation_loop.text.entity_metrics import EntityMetrics, entity_metrics
 from annotation_loop.text.examples import SpanExample
 from annotation_loop.text.pretrained import (
-    Head,
     InferenceModel,
-    TextCheckpoint,
     TextTrainConfig,
     TextTrainingReport,
     Window,

@@ -6,7 +6,6 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import islice
 from typing import Any
 
@@ -22,11 +21,11 @@ from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelEr
 from annotation_loop.read_ahead import prefetch
 from annotation_loop.vision.backbones import (
     SplitClassifier,
-    StateDict,
     build_classifier,
     head_prefix,
     split_head,
 )
+from annotation_loop.vision.checkpoint import ClassifierCheckpoint
 from annotation_loop.vision.images import (
     Batch,
     ImageItem,
@@ -83,29 +82,6 @@ class TrainConfig:
             )
 
 
-@dataclass
-class ClassifierCheckpoint:
-    """Everything needed to rebuild a trained classifier, without any download."""
-
-    arch: str
-    labels: list[str]
-    image_size: int
-    state_dict: StateDict = field(repr=False)
-
-    def build_module(self) -> nn.Module:
-        """The classifier with these weights, on the CPU, in eval mode."""
-        model = build_classifier(self.arch, len(self.labels), self.image_size, pretrained=False)
-        model.load_state_dict(self.state_dict)
-        return model.eval()
-
-    @cached_property
-    def predictor(self) -> SplitClassifier:
-        """The classifier on the best device, in eval mode, cut at its head: built on first use
-        and kept with the checkpoint, so that repeated predictions do not rebuild it. Never
-        train it; `build_module` gives a model to train."""
-        return split_head(_to_device(self.build_module(), best_device()), self.arch)
-
-
 @dataclass(frozen=True)
 class TrainingReport:
     device: str
@@ -120,6 +96,11 @@ class TrainingReport:
 # oneDNN runs EfficientNet's depthwise convolutions about twice as fast in it.
 def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
     return model.to(device).to(memory_format=torch.channels_last)
+
+
+def load_predictor(checkpoint: ClassifierCheckpoint) -> SplitClassifier:
+    """`checkpoint`'s classifier on the best device, in eval mode, cut at its head."""
+    return split_head(_to_device(checkpoint.build_module(), best_device()), checkpoint.arch)
 
 
 def model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:

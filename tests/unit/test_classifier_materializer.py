@@ -7,7 +7,8 @@ from zenml.artifact_stores.local_artifact_store import LocalArtifactStore
 from zenml.enums import ArtifactType
 from zenml.materializers.materializer_registry import materializer_registry
 
-from annotation_loop.vision import ClassifierCheckpoint, build_classifier
+from annotation_loop.vision.backbones import build_classifier
+from annotation_loop.vision.checkpoint import ClassifierCheckpoint
 from materializers import ClassifierCheckpointMaterializer
 
 

@@ -13,7 +13,7 @@ from annotation_loop.ml_backend import ModelHolder, ServedModel, check_label_con
 from annotation_loop.retraining import RetrainingTrigger, subprocess_launcher
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.base import Example, TaskType
-from annotation_loop.text.pretrained import TextCheckpoint
+from annotation_loop.text.checkpoint import TextCheckpoint
 
 TEXT = get_task_type("text")
 LABELS = ("fresh", "rotten")

@@ -2,9 +2,10 @@
 
 from zenml.materializers.materializer_registry import materializer_registry
 
+from annotation_loop.text.checkpoint import TextCheckpoint
 from annotation_loop.text.classifier import predict_texts, train_text_classifier
 from annotation_loop.text.examples import TextExample
-from annotation_loop.text.pretrained import TextCheckpoint, TextTrainConfig
+from annotation_loop.text.pretrained import TextTrainConfig
 from materializers import TextCheckpointMaterializer
 
 

@@ -8,13 +8,14 @@ import torch
 
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
 from annotation_loop.task_types import Example, get_task_type
+from annotation_loop.text.checkpoint import TextCheckpoint
 from annotation_loop.text.classifier import (
     evaluate_text_classifier,
     predict_texts,
     train_text_classifier,
 )
 from annotation_loop.text.examples import TextExample
-from annotation_loop.text.pretrained import TextCheckpoint, TextTrainConfig, load_checkpoint
+from annotation_loop.text.pretrained import TextTrainConfig, load_checkpoint
 
 LABELS = ["fresh", "rotten"]
 POSITIVE = ["great", "wonderful", "superb", "brilliant", "delightful", "excellent"]
