@@ -26,6 +26,7 @@ from annotation_loop.vision.backbones import (
     split_head,
 )
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint
+from annotation_loop.vision.fusion import fuse_for_inference
 from annotation_loop.vision.images import (
     Batch,
     ImageItem,
@@ -99,8 +100,14 @@ def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def load_predictor(checkpoint: ClassifierCheckpoint) -> SplitClassifier:
-    """`checkpoint`'s classifier on the best device, in eval mode, cut at its head."""
-    return split_head(_to_device(checkpoint.build_module(), best_device()), checkpoint.arch)
+    """`checkpoint`'s classifier on the best device, in eval mode, cut at its head, with its
+    batch norms folded into the convolutions (fuse_for_inference)."""
+    device = best_device()
+    split = split_head(checkpoint.build_module(), checkpoint.arch)
+    return SplitClassifier(
+        features=_to_device(fuse_for_inference(split.features), device),
+        head=_to_device(split.head, device),
+    )
 
 
 def model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
