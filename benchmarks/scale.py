@@ -4,8 +4,9 @@
     make bench ARGS=--quick         # 2k tasks, one repeat
     python -m benchmarks.scale --scales 10000,50000 --repeats 3
 
-Per scale, in throw-away projects and a throw-away bucket of tiny `.png` objects (a sync
-never reads them, so their bytes do not matter, only that each is distinct):
+Per scale, on a Label Studio of its own (a fresh data dir, deleted afterwards) and in a
+throw-away bucket of tiny `.png` objects (a sync never reads them, so their bytes do not
+matter, only that each is distinct):
 - sync of N new objects vs Label Studio's raw bulk import of the same tasks in one request;
 - re-sync of the unchanged bucket, from the index the first sync stored;
 - N pre-annotations in bulk vs one request per task (a sample of 200);
@@ -19,9 +20,14 @@ Results are printed and written to benchmarks/results/scale.json.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import statistics
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +36,7 @@ import httpx
 
 from annotation_loop.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
-from annotation_loop.services import start_services
+from annotation_loop.services import start_services, stop_services
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
@@ -44,6 +50,7 @@ LABELLED_SHARE = 0.2
 NEW_ANNOTATIONS = 100
 SINGLE_REQUESTS = 200
 IMAGE = get_task_type("image")
+PRIVATE_ENV = ("LOOP_STATE_DIR", "LOOP_LABEL_STUDIO_URL")
 
 
 def auth(settings: Settings) -> dict[str, str]:
@@ -173,17 +180,40 @@ def measure_predictions(
     ]
 
 
-def delete_big_project(client: LabelStudioClient, settings: Settings, project: int) -> None:
-    """Label Studio on SQLite fails to delete a project with 100k tasks and a few predictions
-    each in one go (Django's cascade sends one UPDATE with a variable per row, beyond
-    SQLite's limit), so all its tasks are deleted first, in one Data Manager action."""
-    with httpx.Client(base_url=settings.label_studio_url, headers=auth(settings)) as http:
-        http.post(
-            "/api/dm/actions",
-            params={"id": "delete_tasks", "project": project},
-            json={"selectedItems": {"all": True, "excluded": []}},
-            timeout=1800,
-        ).raise_for_status()
+@contextmanager
+def private_label_studio() -> Iterator[Settings]:
+    """A Label Studio of the benchmark's own, on a fresh data dir and a free port, stopped and
+    deleted afterwards. Deleting a 100k-task project with predictions through the API takes
+    Label Studio on SQLite minutes, or fails (Django's cascade sends one UPDATE with a
+    variable per row); and the demo's server stays as it was. The settings go through the
+    environment, so that the fresh processes of the memory rows use this server too."""
+    state = Path(tempfile.mkdtemp(prefix="loop-bench-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    saved = {name: os.environ.get(name) for name in PRIVATE_ENV}
+    os.environ.update(LOOP_STATE_DIR=str(state), LOOP_LABEL_STUDIO_URL=f"http://127.0.0.1:{port}")
+    settings = Settings()
+    try:
+        start_services(settings, ("label_studio",))
+        _warm_up(settings)
+        yield settings
+    finally:
+        stop_services(settings, ("label_studio",))
+        shutil.rmtree(state, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _warm_up(settings: Settings) -> None:
+    """A fresh server's first imports pay for Django's and SQLite's start: paid here, so that
+    the sync (measured first) and the raw import after it meet the same server."""
+    client = local_client()
+    project = client.get_or_create_project("warm-up", IMAGE.label_config(settings.labels))
+    client.import_tasks(project, [{"image": f"/warm/{i}.png"} for i in range(2000)], chunk_size=500)
     client.delete_project(project)
 
 
@@ -227,7 +257,6 @@ def measure_fetch(
     ours_runs = [timed(ours) for _ in range(repeats)]
     peer_runs = [timed(zenml_get_labeled_data) for _ in range(repeats)]
     peak = peak_rss_growth_mib(fetch_changes, previous)
-    client.delete_project(project)
     return [
         Row(
             f"{count}: fetch {NEW_ANNOTATIONS} new of {labelled} labelled",
@@ -251,8 +280,7 @@ def main(quick: bool, scales: str, repeats: int) -> None:
     os.environ.update(
         AWS_ACCESS_KEY_ID=DEMO_S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_S3_SECRET_KEY
     )
-    start_services(settings, ("label_studio", "s3"))
-    client = local_client()
+    start_services(settings, ("s3",))
     config = IMAGE.label_config(settings.labels)
     rows: list[Row] = []
     for count in counts:
@@ -262,14 +290,16 @@ def main(quick: bool, scales: str, repeats: int) -> None:
         store.fs.mkdir(bucket)
         click.echo(f"{count}: writing objects ...")
         write_objects(store, count)
-        click.echo(f"{count}: sync ...")
-        sync_rows, project = measure_sync(client, store, config, count, repeats)
-        rows += sync_rows
-        click.echo(f"{count}: pre-annotations ...")
-        rows += measure_predictions(client, settings, project, repeats)
-        delete_big_project(client, settings, project)
-        click.echo(f"{count}: annotation fetch ...")
-        rows += measure_fetch(client, settings, config, count, repeats)
+        click.echo(f"{count}: starting a Label Studio of its own ...")
+        with private_label_studio() as private:
+            client = local_client()
+            click.echo(f"{count}: sync ...")
+            sync_rows, project = measure_sync(client, store, config, count, repeats)
+            rows += sync_rows
+            click.echo(f"{count}: pre-annotations ...")
+            rows += measure_predictions(client, private, project, repeats)
+            click.echo(f"{count}: annotation fetch ...")
+            rows += measure_fetch(client, private, config, count, repeats)
         store.fs.rm(bucket, recursive=True)
         for row in rows[first_row:]:
             click.echo(
