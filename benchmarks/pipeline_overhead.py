@@ -30,13 +30,12 @@ RESULTS = Path(__file__).parent / "results" / "pipeline_overhead.json"
 
 
 def run_py(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True
     )
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise click.ClickException(f"`run.py {' '.join(args)}` failed: {last}")
 
 
 @click.command()

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import click
 import httpx
@@ -50,7 +51,6 @@ LABELLED_SHARE = 0.2
 NEW_ANNOTATIONS = 100
 SINGLE_REQUESTS = 200
 IMAGE = get_task_type("image")
-PRIVATE_ENV = ("LOOP_STATE_DIR", "LOOP_LABEL_STUDIO_URL")
 
 
 def auth(settings: Settings) -> dict[str, str]:
@@ -105,7 +105,8 @@ def write_objects(store: ObjectStore, count: int) -> None:
 def measure_sync(
     client: LabelStudioClient, store: ObjectStore, config: str, count: int, repeats: int
 ) -> tuple[list[Row], int]:
-    """Sync and re-sync rows; returns them and a synced project (the caller deletes it)."""
+    """Sync and re-sync rows; returns them and a synced project, for the caller's next
+    measures (the caller disposes of it)."""
     sync_runs, resync_runs, raw_runs = [], [], []
     project = 0
     for _ in range(repeats):
@@ -191,21 +192,16 @@ def private_label_studio() -> Iterator[Settings]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    saved = {name: os.environ.get(name) for name in PRIVATE_ENV}
-    os.environ.update(LOOP_STATE_DIR=str(state), LOOP_LABEL_STUDIO_URL=f"http://127.0.0.1:{port}")
-    settings = Settings()
-    try:
-        start_services(settings, ("label_studio",))
-        _warm_up(settings)
-        yield settings
-    finally:
-        stop_services(settings, ("label_studio",))
-        shutil.rmtree(state, ignore_errors=True)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    private = {"LOOP_STATE_DIR": str(state), "LOOP_LABEL_STUDIO_URL": f"http://127.0.0.1:{port}"}
+    with patch.dict(os.environ, private):
+        settings = Settings()
+        try:
+            start_services(settings, ("label_studio",))
+            _warm_up(settings)
+            yield settings
+        finally:
+            stop_services(settings, ("label_studio",))
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def _warm_up(settings: Settings) -> None:
