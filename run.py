@@ -27,7 +27,7 @@ from annotation_loop.settings import CLOUDS, PROJECT_ROOT, Settings
 from annotation_loop.task_types import TASK_TYPES
 
 if TYPE_CHECKING:
-    from annotation_loop.sync import BatchTask
+    from annotation_loop.batch_tasks import BatchTask
 
 CONFIGS = PROJECT_ROOT / "configs"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -231,7 +231,7 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
         )
         + f"; {client.project_url(project_id)}",
         batch=batch,
-        tasks=report.tasks,
+        tasks=list(report.tasks),
         predictions=predictions,
         model_version=predicted.model_version,
     )

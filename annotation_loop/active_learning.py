@@ -17,7 +17,7 @@ scores that make its ascending order ("Uncertainty sampling") follow the ranking
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -111,10 +111,18 @@ def _validated(uncertainty: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _pool_vectors(embeddings: Sequence[np.ndarray] | np.ndarray, pool: np.ndarray) -> np.ndarray:
+Embeddings = Sequence[np.ndarray] | np.ndarray | Mapping[int, np.ndarray]
+
+
+def _pool_vectors(embeddings: Embeddings, pool: np.ndarray) -> np.ndarray:
     """The pool's rows of `embeddings`, as float32: only those, because at 100k items a
     float32 copy of all of them would be half a gigabyte."""
-    vectors = np.asarray([embeddings[i] for i in pool], dtype=np.float32)
+    if isinstance(embeddings, Mapping) and not all(int(i) in embeddings for i in pool):
+        raise ConfigurationError(
+            "The embeddings must hold at least the rows of the pool (the "
+            "pool_factor * diverse_head most uncertain items)"
+        )
+    vectors = np.asarray([embeddings[int(i)] for i in pool], dtype=np.float32)
     if vectors.ndim != 2:
         raise ConfigurationError(
             f"Embeddings must be (items, features) rows, not rows of shape {vectors.shape[1:]}"
@@ -176,17 +184,22 @@ def _diverse_order(
 
 def rank_for_labelling(
     uncertainty: np.ndarray,
-    embeddings: Sequence[np.ndarray] | np.ndarray | None,
+    embeddings: Embeddings | None,
     config: RankingConfig,
 ) -> np.ndarray:
     """The order to label the items in: a permutation of range(n), position 0 first.
 
     `uncertainty` is one number per item, higher = less sure (any scale); `embeddings` one
     row per item, only needed by `uncertainty+diversity` (without them it ranks by
-    uncertainty and logs why), and only the most uncertain ones' are read.
+    uncertainty and logs why), and only the most uncertain ones' are read: a mapping from
+    positions to rows may hold just those (see `LabellingOrder`).
     """
     scores = _validated(uncertainty)
-    if embeddings is not None and len(embeddings) != len(scores):
+    if (
+        embeddings is not None
+        and not isinstance(embeddings, Mapping)
+        and len(embeddings) != len(scores)
+    ):
         raise ConfigurationError(
             f"Embeddings must be one row per uncertainty ({len(scores)}), not {len(embeddings)}"
         )

@@ -19,9 +19,10 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -670,6 +671,7 @@ class LabelStudioClient:
 
         return self._in_chunks(
             tasks,
+            None,
             chunk_size,
             "tasks",
             lambda chunk: self._request(
@@ -683,9 +685,14 @@ class LabelStudioClient:
         )
 
     def import_predictions(
-        self, project_id: int, predictions: Sequence[PredictionIn], chunk_size: int = 5000
+        self,
+        project_id: int,
+        predictions: Iterable[PredictionIn],
+        chunk_size: int = 5000,
+        total: int | None = None,
     ) -> int:
-        """Pushes predictions in bulk; returns how many Label Studio created.
+        """Pushes predictions in bulk, a chunk at a time as `predictions` yields them (`total`:
+        how many, for the progress bar); returns how many Label Studio created.
 
         After a chunk failed in doubt, the tasks that now hold their prediction's model
         version are left out of the resend, so no task gets the same prediction twice.
@@ -721,31 +728,37 @@ class LabelStudioClient:
                 if p.task_id in holding[p.model_version]
             }
 
-        return sum(self._in_chunks(predictions, chunk_size, "predictions", send, already_created))
+        return sum(
+            self._in_chunks(predictions, total, chunk_size, "predictions", send, already_created)
+        )
 
     def _in_chunks(
         self,
-        items: Sequence[T],
+        items: Iterable[T],
+        total: int | None,
         chunk_size: int,
         unit: str,
         send: Callable[[Sequence[T]], list[R]],
         already_created: Callable[[Sequence[T]], dict[int, R]],
     ) -> list[R]:
-        """`send`s the items in chunks; one result per item, in order.
+        """`send`s the items in chunks, taken from `items` as they go (`total` of them, for
+        the progress bar; a sized `items` tells it itself); one result per item, in order.
 
         A chunk that failed in doubt is resumed once Label Studio answers again:
         `already_created(chunk)` maps the positions of the items that made it to their
         results, and only the others are sent again.
         """
         results: list[R] = []
+        if total is None and isinstance(items, Sized):
+            total = len(items)
+        stream = iter(items)
         with tqdm(
-            total=len(items),
+            total=total,
             unit=unit,
             desc=f"Label Studio: import {unit}",
-            disable=len(items) <= chunk_size,
+            disable=total is not None and total <= chunk_size,
         ) as progress:
-            for start in range(0, len(items), chunk_size):
-                chunk = items[start : start + chunk_size]
+            while chunk := list(islice(stream, chunk_size)):
                 results.extend(self._send_resumably(chunk, unit, send, already_created))
                 progress.update(len(chunk))
         return results

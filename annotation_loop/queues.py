@@ -3,7 +3,8 @@ the project's labelling order."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from array import array
 
 import numpy as np
 
@@ -16,20 +17,60 @@ REVIEW_QUEUE = "Review: model disagrees"
 REVIEW_SUFFIX = " review"  # review suggestions' model version: "<model>:<version> review"
 
 
-def ranked_scores(predictions: Sequence[Prediction], config: RankingConfig) -> list[float]:
-    """Prediction scores that order the tasks by `config`'s strategy, lowest first (Label
-    Studio's uncertainty sampling and the queue's sort): the model's confidences, reassigned
-    in queue order, so a score keeps reading like a confidence."""
-    if not predictions:
-        return []
-    embeddings = [p.embedding for p in predictions if p.embedding is not None]
-    order = rank_for_labelling(
-        np.array([p.uncertainty for p in predictions], dtype=np.float64),
-        embeddings if len(embeddings) == len(predictions) else None,
-        config,
-    )
-    scores = queue_scores(order, np.array([p.score for p in predictions], dtype=np.float64))
-    return [float(score) for score in scores]
+class LabellingOrder:
+    """Prediction scores that order a batch's tasks by `config`'s strategy, lowest first
+    (Label Studio's uncertainty sampling and the queue's sort): the model's confidences,
+    reassigned in queue order, so a score keeps reading like a confidence.
+
+    Predictions are added as the model makes them. Each keeps two numbers here; its
+    embedding is kept only while it is among the pool_factor * diverse_head most uncertain
+    so far (a heap), the only ones the diverse head is picked from, so memory does not grow
+    with the batch.
+    """
+
+    def __init__(self, config: RankingConfig) -> None:
+        self.config = config
+        self._uncertainty = array("d")
+        self._confidence = array("d")
+        self._diverse = config.strategy == "uncertainty+diversity"
+        self._pool_size = config.pool_factor * config.diverse_head
+        # A min-heap of (uncertainty, -position, embedding): its root is the pool's least
+        # uncertain, the later one of equals, which is what a full sort would leave out.
+        self._pool: list[tuple[float, int, np.ndarray]] = []
+        self._embeddings_missing = False
+
+    def add(self, prediction: Prediction) -> None:
+        position = len(self._uncertainty)
+        self._uncertainty.append(prediction.uncertainty)
+        self._confidence.append(prediction.score)
+        if not self._diverse or self._embeddings_missing or not self._pool_size:
+            return
+        if prediction.embedding is None:
+            self._embeddings_missing, self._pool = True, []
+            return
+        key = (prediction.uncertainty, -position)
+        if len(self._pool) == self._pool_size:
+            if key <= self._pool[0][:2]:
+                return
+            heapq.heappop(self._pool)
+        # A copy: a model's embeddings are rows of its batch's array, and a kept view would
+        # keep the whole batch alive.
+        heapq.heappush(self._pool, (*key, prediction.embedding.copy()))
+
+    def scores(self) -> list[float]:
+        """One score per prediction added, in the order they were added."""
+        if not self._uncertainty:
+            return []
+        embeddings = (
+            None
+            if not self._diverse or self._embeddings_missing
+            else {-negative: embedding for _, negative, embedding in self._pool}
+        )
+        order = rank_for_labelling(
+            np.frombuffer(self._uncertainty, dtype=np.float64), embeddings, self.config
+        )
+        scores = queue_scores(order, np.frombuffer(self._confidence, dtype=np.float64))
+        return [float(score) for score in scores]
 
 
 def publish_labelling_queue(client: LabelStudioClient, project_id: int, model_version: str) -> None:

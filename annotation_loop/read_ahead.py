@@ -55,20 +55,20 @@ def _checked(item: object) -> object:
     return item
 
 
-def read_ahead(source: Iterator[T]) -> Iterator[list[T]]:
+def read_ahead(source: Iterator[T], limit: int) -> Iterator[list[T]]:
     """Drains `source` in a background thread; yields, each time the consumer asks, every
-    item produced since it last asked (at least one), in order.
+    item produced since it last asked (at least one, at most `limit`), in order.
 
     So a consumer that is busy with a bulk request gets all the pages listed meanwhile in
-    one go, and sends them as one bigger request instead of many small ones. An error in
-    `source` is raised in the consumer. If the consumer stops early, the thread stops after
-    the item it is producing.
+    one go, and sends them as one bigger request instead of many small ones, while memory
+    stays bounded by `limit`. An error in `source` is raised in the consumer. If the
+    consumer stops early, the thread stops after the item it is producing.
     """
-    ready, stop = _produce_in_thread(source)
+    ready, stop = _produce_in_thread(source, maxsize=limit)
     try:
         while True:
             items = [_checked(ready.get())]
-            while not ready.empty():
+            while len(items) < limit and not ready.empty():
                 items.append(_checked(ready.get()))
             done = items[-1] is _DONE
             if done:

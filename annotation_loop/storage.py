@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import posixpath
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -255,7 +256,9 @@ class ObjectStore:
             for info in infos:
                 path = info["name"]
                 key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
-                if PurePosixPath(path).suffix.lower() not in suffixes:
+                # Not PurePosixPath(path).suffix: pathlib (3.11) interns every name it parses,
+                # and that table would grow by one entry per object listed.
+                if posixpath.splitext(path)[1].lower() not in suffixes:
                     page.skipped.append(key)
                     continue
                 page.objects.append(

@@ -12,11 +12,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
+from annotation_loop.batch_tasks import BatchTasks
 from annotation_loop.cors import warn_if_cors_missing
 from annotation_loop.credentials import azure_account, read_service_account_json
 from annotation_loop.errors import StorageError
@@ -32,19 +33,15 @@ logger = logging.getLogger(__name__)
 # Tasks per import request. Label Studio imports one big request ~15% faster than the same
 # tasks in 10k requests, and 50k image tasks are ~7 MB, far below its 250 MB request limit.
 IMPORT_CHUNK = 50_000
-
-
-class BatchTask(NamedTuple):
-    """One per task of the batch: a tuple, as in the task index, for its memory."""
-
-    task_id: int
-    uri: str  # where the item is now (a moved item keeps its task, not its old URI)
-    content_hash: str
-    input_ref: str  # what the model reads: the object URI, or the text
+# Listing pages (up to 1,000 items each) that wait, with their task data, while a chunk is
+# imported: ~1.3 KB an item, so this bounds a sync's memory.
+PAGES_AHEAD = 10
 
 
 class SyncReport(BaseModel):
     """What a sync did; also the inference pipeline's list of the batch's tasks."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     project_id: int
     batch: str
@@ -53,7 +50,7 @@ class SyncReport(BaseModel):
     already_present: int
     skipped_keys: list[str] = Field(default_factory=list)  # files the task type does not read
     problems: list[str] = Field(default_factory=list)  # e.g. empty texts, bad rows
-    tasks: list[BatchTask] = Field(default_factory=list)  # every task of the batch
+    tasks: BatchTasks = Field(default_factory=BatchTasks)  # every task of the batch
 
 
 def ensure_project(
@@ -161,11 +158,11 @@ def choose_batch(
 
 @dataclass
 class _BatchScan:
-    """The items of a batch seen so far: the batch's tasks that exist already, and per
-    listing page the items the project lacks, with their task data.
+    """The items of a batch seen so far: the batch's tasks, found or still to be created,
+    and per listing page the items the project lacks, with their task data.
 
-    Only what the report and the index keep outlives a page: a new item's task data is
-    dropped once its task is created, so a sync's memory grows with its outputs only.
+    Tasks and index are on disk, and a new item's task data is dropped once its task is
+    created, so a sync's memory does not grow with the batch or the project.
     """
 
     task_type: TaskType
@@ -174,40 +171,35 @@ class _BatchScan:
     listed: int = 0
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)  # content hashes: same content twice, one task
-    tasks: list[BatchTask] = field(default_factory=list)  # the batch's tasks found or created
+    tasks: BatchTasks = field(default_factory=BatchTasks)
 
     def new_items(
         self, pages: Iterator[ItemListing], progress: tqdm[Any]
     ) -> Iterator[list[tuple[SourceItem, dict[str, Any]]]]:
-        """Per page, its items whose content is not in the project yet, with their task data."""
+        """Per page, its items whose content is not in the project yet, with their task data
+        (the same content twice in a batch is one task)."""
         for page in pages:
             self.listed += len(page.items)
             self.skipped += page.skipped
             self.problems += page.problems
-            new: list[tuple[SourceItem, dict[str, Any]]] = []
+            first: dict[str, SourceItem] = {}
             for item in page.items:
-                if item.content_hash in self.seen:
-                    continue
-                self.seen.add(item.content_hash)
+                first.setdefault(item.content_hash, item)
+            unseen = self.tasks.unseen(list(first))
+            present = self.index.find(unseen)
+            new: list[tuple[SourceItem, dict[str, Any]]] = []
+            rows: list[tuple[int | None, str, str, str]] = []
+            for content_hash in unseen:
+                item = first[content_hash]
                 data = self.task_type.task_data(item, self.store)
-                present = self.index.tasks.get(item.content_hash)
-                if present is None:
+                task = present.get(content_hash)
+                input_ref = self.task_type.input_ref(data)
+                rows.append((None if task is None else task.id, item.uri, content_hash, input_ref))
+                if task is None:
                     new.append((item, data))
-                else:
-                    self.add_task(present.id, item, data)
+            self.tasks.add(rows)
             progress.update(len(page.items))
             yield new
-
-    def add_task(self, task_id: int, item: SourceItem, data: dict[str, Any]) -> None:
-        self.tasks.append(
-            BatchTask(
-                task_id=task_id,
-                uri=item.uri,
-                content_hash=item.content_hash,
-                input_ref=self.task_type.input_ref(data),
-            )
-        )
 
 
 def sync_batch_to_project(
@@ -229,8 +221,10 @@ def sync_batch_to_project(
             TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
             for (item, _), task_id in zip(new_tasks, task_ids, strict=True)
         )
-        for (item, data), task_id in zip(new_tasks, task_ids, strict=True):
-            scan.add_task(task_id, item, data)
+        scan.tasks.assign(
+            (item.content_hash, task_id)
+            for (item, _), task_id in zip(new_tasks, task_ids, strict=True)
+        )
 
     created = 0
     imported: tuple[list[tuple[SourceItem, dict[str, Any]]], list[int]] | None = None
@@ -241,7 +235,8 @@ def sync_batch_to_project(
         # Listing and task data run ahead in a thread while a chunk is imported; what they
         # produced meanwhile is imported next, as one bigger chunk. Label Studio's import
         # is the bottleneck, so a chunk's bookkeeping is done while the next one imports.
-        for pages in read_ahead(scan.new_items(task_type.iter_items(store, batch), progress)):
+        listing = scan.new_items(task_type.iter_items(store, batch), progress)
+        for pages in read_ahead(listing, limit=PAGES_AHEAD):
             new_tasks = [new for page in pages for new in page]
             if not new_tasks:
                 continue
@@ -276,7 +271,6 @@ def sync_batch_to_project(
             batch,
             skipped[0],
         )
-    scan.tasks.sort(key=lambda task: task.task_id)
     report = SyncReport(
         project_id=project_id,
         batch=batch,

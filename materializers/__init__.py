@@ -5,13 +5,17 @@ step's model output is typed `Any`, so ZenML picks one of these by the value's t
 """
 
 from materializers.annotation_snapshot_materializer import AnnotationSnapshotMaterializer
+from materializers.batch_predictions_materializer import BatchPredictionsMaterializer
 from materializers.classifier_materializer import ClassifierCheckpointMaterializer
+from materializers.sync_report_materializer import SyncReportMaterializer
 from materializers.task_index_materializer import TaskIndexMaterializer
 from materializers.text_checkpoint_materializer import TextCheckpointMaterializer
 
 __all__ = [
     "AnnotationSnapshotMaterializer",
+    "BatchPredictionsMaterializer",
     "ClassifierCheckpointMaterializer",
+    "SyncReportMaterializer",
     "TaskIndexMaterializer",
     "TextCheckpointMaterializer",
 ]

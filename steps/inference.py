@@ -1,11 +1,9 @@
 from typing import Annotated, Any
 
-from pydantic import BaseModel
 from zenml import get_step_context, log_metadata, step
 from zenml.exceptions import StepContextError
 from zenml.logger import get_logger
 
-import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
 from annotation_loop.active_learning import RankingConfig
 from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.model_registry import (
@@ -14,25 +12,17 @@ from annotation_loop.model_registry import (
     load_artifact,
     prediction_model_version,
 )
-from annotation_loop.pre_annotations import TaskPrediction, predict_tasks
+from annotation_loop.pre_annotations import BatchPredictions, predict_tasks
 from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport
 from annotation_loop.task_types import get_task_type
+from materializers import BatchPredictionsMaterializer
 
 logger = get_logger(__name__)
 
 
-class BatchPredictions(BaseModel):
-    project_id: int
-    model_version: str | None  # None: no production model yet, nothing predicted
-    strategy: str = "random"  # how the scores order the tasks for labelling
-    predictions: list[TaskPrediction] = []
-    already_predicted: int = 0
-    unreadable: list[str] = []  # corrupt or vanished items
-
-
-@step
+@step(output_materializers=BatchPredictionsMaterializer)
 def predict_batch(
     task: str,
     batch_tasks: SyncReport,
@@ -57,8 +47,7 @@ def predict_batch(
     done = client.task_ids_with_prediction(
         batch_tasks.project_id, model_version, [t.task_id for t in batch_tasks.tasks]
     )
-    todo = [t for t in batch_tasks.tasks if t.task_id not in done]
-    if not todo:
+    if len(done) == len(batch_tasks.tasks):
         logger.info(
             "All %d tasks of %s have their %s prediction already: nothing to predict",
             len(done),
@@ -75,7 +64,7 @@ def predict_batch(
         task_type,
         load_artifact(model, MODEL_ARTIFACT),
         ObjectStore(source),
-        todo,
+        (t for t in batch_tasks.tasks if t.task_id not in done),
         batch_size=batch_size,
         ranking=ranking,
     )
@@ -109,17 +98,11 @@ def push_predictions(batch_predictions: BatchPredictions) -> Annotated[int, "pus
         logger.info("No new pre-annotations to push")
         return 0
     client = label_studio_from_stack()
+    version, predictions = batch_predictions.model_version, batch_predictions.predictions
     pushed = client.import_predictions(
         batch_predictions.project_id,
-        [
-            PredictionIn(
-                task_id=p.task_id,
-                result=p.result,
-                score=p.score,
-                model_version=batch_predictions.model_version,
-            )
-            for p in batch_predictions.predictions
-        ],
+        (PredictionIn(p.task_id, p.result, p.score, version) for p in predictions),
+        total=len(predictions),
     )
     publish_labelling_queue(client, batch_predictions.project_id, batch_predictions.model_version)
     logger.info(

@@ -12,12 +12,17 @@ from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import SyncReport, ensure_project, sync_batch_to_project
 from annotation_loop.task_index import TaskIndex
 from annotation_loop.task_types import get_task_type
-from materializers import TaskIndexMaterializer
+from materializers import SyncReportMaterializer, TaskIndexMaterializer
 
 logger = get_logger(__name__)
 
 
-@step(output_materializers={TASK_INDEX_ARTIFACT: TaskIndexMaterializer})
+@step(
+    output_materializers={
+        "batch_tasks": SyncReportMaterializer,
+        TASK_INDEX_ARTIFACT: TaskIndexMaterializer,
+    }
+)
 def sync_batch(
     task: str, source: DataSource, batch: str, project_name: str, labels: list[str]
 ) -> tuple[Annotated[SyncReport, "batch_tasks"], Annotated[TaskIndex, TASK_INDEX_ARTIFACT]]:

@@ -81,7 +81,7 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
 
     # The next sync starts from the index this one stored, in this cloud's artifact store.
     stored = latest_task_index(settings.label_studio_url, project_id)
-    assert stored is not None and len(stored.tasks) == len(project_tasks(settings, project_id))
+    assert stored is not None and len(stored) == len(project_tasks(settings, project_id))
 
     report = run.label_batch_with_oracle(client, settings, cloud, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE

@@ -17,6 +17,8 @@ from annotation_loop.active_learning import (
     token_uncertainty_to_item,
 )
 from annotation_loop.errors import ConfigurationError
+from annotation_loop.queues import LabellingOrder
+from annotation_loop.task_types import Prediction
 
 CERTAIN = [1.0, 0.0, 0.0, 0.0]
 UNIFORM = [0.25, 0.25, 0.25, 0.25]
@@ -211,3 +213,47 @@ def test_queue_scores_reject_an_order_that_is_no_permutation(
 ) -> None:
     with pytest.raises(ConfigurationError, match="permutation"):
         queue_scores(order, confidences)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        RankingConfig(diversity_weight=0.5, diverse_head=4, pool_factor=5),
+        RankingConfig(diversity_weight=1.0, diverse_head=100),  # a pool of every item
+        RankingConfig(diverse_head=0),
+        RankingConfig(strategy="uncertainty"),
+        RankingConfig(strategy="random", seed=3),
+    ],
+)
+def test_streamed_labelling_order_equals_ranking_everything_at_once(
+    config: RankingConfig,
+) -> None:
+    """Keeping only the pool's embeddings while predictions stream by gives the scores of
+    ranking every item with all embeddings, ties in uncertainty included."""
+    uncertainty, embeddings, _ = clustered_items()
+    embeddings = embeddings.astype(np.float16)  # as the models hand them over
+    uncertainty[::7] = 0.8  # ties at the pool's edge: the earlier item must win, as in a sort
+    confidence = 1.0 - uncertainty / 2
+    streamed = LabellingOrder(config)
+    for u, c, e in zip(uncertainty, confidence, embeddings, strict=True):
+        streamed.add(Prediction("k", "x", float(c), float(u), e))
+    whole = queue_scores(rank_for_labelling(uncertainty, embeddings, config), confidence)
+    np.testing.assert_allclose(streamed.scores(), whole)
+    assert len(streamed._pool) <= config.pool_factor * config.diverse_head
+
+
+def test_labelling_order_without_embeddings_ranks_by_uncertainty() -> None:
+    order = LabellingOrder(RankingConfig())
+    for u in (0.1, 0.9, 0.5):
+        order.add(Prediction("k", "x", 1.0 - u, u, None))
+    assert order.scores() == pytest.approx([0.9, 0.1, 0.5])
+    assert LabellingOrder(RankingConfig()).scores() == []
+
+
+def test_rank_for_labelling_names_missing_pool_rows() -> None:
+    uncertainty, embeddings, _ = clustered_items()
+    config = RankingConfig(diverse_head=2, pool_factor=2)
+    pool = np.argsort(-uncertainty, kind="stable")[:4]
+    partial = {int(i): embeddings[i] for i in pool[:3]}
+    with pytest.raises(ConfigurationError, match="at least the rows of the pool"):
+        rank_for_labelling(uncertainty, partial, config)
