@@ -14,6 +14,7 @@ import statistics
 import time
 import uuid
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def inference_rows(
         model = checkpoint.build_module()
         transform = eval_transform(checkpoint.image_size)
         with httpx.Client(base_url=settings.label_studio_url, headers=auth(settings)) as http:
-            for task in synced.tasks[:PER_ITEM_SAMPLE]:
+            for task in islice(synced.tasks, PER_ITEM_SAMPLE):
                 with torch.inference_mode():
                     image_tensor = transform(decode_image(store.read_bytes(task.uri)))
                     score, index = model(image_tensor.unsqueeze(0)).softmax(-1).max(-1)

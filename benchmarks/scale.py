@@ -13,7 +13,8 @@ matter, only that each is distinct):
 - fetching 100 new annotations in a project with 20% of its tasks labelled, incrementally vs
   ZenML's `get_labeled_data` (the legacy SDK's `get_labeled_tasks()`, which reads all);
 - how far the process's resident memory peaks above its start in each of those (peak RSS,
-  as a step's process would see it).
+  as a step's process would see it), and in ranking N predictions for labelling (synthetic
+  predictions with EfficientNet-Lite0-sized embeddings) beside keeping every embedding.
 Results are printed and written to benchmarks/results/scale.json.
 """
 
@@ -34,15 +35,19 @@ from unittest.mock import patch
 
 import click
 import httpx
+import numpy as np
 
+from annotation_loop.active_learning import RankingConfig, rank_for_labelling
 from annotation_loop.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+from annotation_loop.queues import LabellingOrder
 from annotation_loop.services import start_services, stop_services
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.sync import sync_batch_to_project
 from annotation_loop.task_index import TaskIndex
-from annotation_loop.task_types import get_task_type
+from annotation_loop.task_predictions import TaskPrediction, TaskPredictions
+from annotation_loop.task_types import Prediction, get_task_type
 from annotation_loop.task_types.choices import result_for_label
 from benchmarks.figures import Row, median_rate, peak_rss_growth_mib, report, timed
 
@@ -50,6 +55,8 @@ RESULTS = Path(__file__).parent / "results" / "scale.json"
 LABELLED_SHARE = 0.2
 NEW_ANNOTATIONS = 100
 SINGLE_REQUESTS = 200
+EMBEDDING_SIZE = 1280  # EfficientNet-Lite0's pooled features
+RANKING_BATCH = 256  # predictions per model batch, as on a GPU
 IMAGE = get_task_type("image")
 
 
@@ -73,19 +80,30 @@ def bucket_store(bucket: str) -> ObjectStore:
 
 # What the memory rows run, each in a fresh process (benchmarks.figures.peak_rss_growth_mib):
 # plain arguments only, so that they pickle.
-def sync_bucket(project: int, source: DataSource, index: TaskIndex | None) -> None:
-    sync_batch_to_project(local_client(), project, ObjectStore(source), "batch_1", IMAGE, index)
+def sync_bucket(project: int, source: DataSource, index_file: Path | None) -> None:
+    """A sync step's work: load the last index (a file, as from the artifact store), sync,
+    and store the new index and the task list."""
+    index = None
+    if index_file is not None:
+        with index_file.open("rb") as stored:
+            index = TaskIndex.load(stored)
+    report, index = sync_batch_to_project(
+        local_client(), project, ObjectStore(source), "batch_1", IMAGE, index
+    )
+    with tempfile.TemporaryFile() as stored_index, tempfile.TemporaryFile() as stored_tasks:
+        index.dump(stored_index)
+        report.tasks.dump(stored_tasks)
 
 
-def upload_predictions(project: int, model_version: str) -> None:
-    client = local_client()
-    result = result_for_label("0", "image")
-    client.import_predictions(
+def upload_predictions(project: int, model_version: str, predictions_file: Path) -> None:
+    """The upload step's work: load the predictions (a file, as from the artifact store) and
+    push them, a chunk at a time."""
+    with predictions_file.open("rb") as stored:
+        predictions = TaskPredictions.load(stored)
+    local_client().import_predictions(
         project,
-        [
-            PredictionIn(ref.id, result, 0.5, model_version)
-            for ref in client.iter_task_refs(project)
-        ],
+        (PredictionIn(p.task_id, p.result, p.score, model_version) for p in predictions),
+        total=len(predictions),
     )
 
 
@@ -94,6 +112,46 @@ def fetch_changes(previous: AnnotationSnapshot) -> None:
         previous, local_client().iter_tasks_updated_since(previous.project_id, previous.watermark)
     )
     assert fresh.last_merge.added == NEW_ANNOTATIONS, fresh.last_merge
+
+
+def synthetic_predictions(count: int) -> Iterator[Prediction]:
+    """Predictions as a model hands them over: embeddings are rows of each batch's array."""
+    rng = np.random.default_rng(0)
+    for start in range(0, count, RANKING_BATCH):
+        uncertainty = rng.random(min(RANKING_BATCH, count - start))
+        embeddings = rng.standard_normal((len(uncertainty), EMBEDDING_SIZE)).astype(np.float16)
+        for offset, (u, embedding) in enumerate(zip(uncertainty, embeddings, strict=True)):
+            yield Prediction(str(start + offset), "0", 1.0 - u / 2, float(u), embedding)
+
+
+def rank_streamed(count: int) -> None:
+    """The inference step's ranking: predictions added as they come."""
+    order = LabellingOrder(RankingConfig())
+    for prediction in synthetic_predictions(count):
+        order.add(prediction)
+    order.scores()
+
+
+def rank_with_every_embedding(count: int) -> None:
+    """The peer: every prediction, embedding and all, kept until the batch is ranked."""
+    predictions = list(synthetic_predictions(count))
+    rank_for_labelling(
+        np.array([p.uncertainty for p in predictions]),
+        [p.embedding for p in predictions if p.embedding is not None],
+        RankingConfig(),
+    )
+
+
+def measure_ranking(count: int) -> list[Row]:
+    return [
+        Row(
+            f"{count}: rank predictions, peak RSS growth",
+            peak_rss_growth_mib(rank_streamed, count),
+            "MiB",
+            peak_rss_growth_mib(rank_with_every_embedding, count),
+            "every embedding kept",
+        )
+    ]
 
 
 def write_objects(store: ObjectStore, count: int) -> None:
@@ -123,7 +181,11 @@ def measure_sync(
         tasks = [IMAGE.task_data(item, store) for item in IMAGE.list_items(store, "batch_1").items]
         raw_runs.append(timed(client.import_tasks, raw, tasks, chunk_size=len(tasks)))
         client.delete_project(raw)
-    resync_peak = peak_rss_growth_mib(sync_bucket, project, store.source, index)
+    with tempfile.TemporaryDirectory() as scratch:
+        index_file = Path(scratch) / "task_index.sqlite"
+        with index_file.open("wb") as stored:
+            index.dump(stored)
+        resync_peak = peak_rss_growth_mib(sync_bucket, project, store.source, index_file)
     fresh = client.get_or_create_project(f"scale sync {uuid.uuid4().hex[:6]}", config)
     sync_peak = peak_rss_growth_mib(sync_bucket, fresh, store.source, None)
     client.delete_project(fresh)
@@ -155,7 +217,13 @@ def measure_predictions(
         )
         for n in range(repeats)
     ]
-    peak = peak_rss_growth_mib(upload_predictions, project, "scale:memory")
+    with tempfile.TemporaryDirectory() as scratch:
+        predictions = TaskPredictions()
+        predictions.add(TaskPrediction(t, result, 0.5) for t in task_ids)
+        predictions_file = Path(scratch) / "predictions.sqlite"
+        with predictions_file.open("wb") as stored:
+            predictions.dump(stored)
+        peak = peak_rss_growth_mib(upload_predictions, project, "scale:memory", predictions_file)
 
     def one_by_one() -> None:
         with httpx.Client(
@@ -296,6 +364,8 @@ def main(quick: bool, scales: str, repeats: int) -> None:
             rows += measure_predictions(client, private, project, repeats)
             click.echo(f"{count}: annotation fetch ...")
             rows += measure_fetch(client, private, config, count, repeats)
+        click.echo(f"{count}: ranking ...")
+        rows += measure_ranking(count)
         store.fs.rm(bucket, recursive=True)
         for row in rows[first_row:]:
             click.echo(
