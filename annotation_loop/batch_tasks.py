@@ -27,10 +27,7 @@ class BatchTasks:
     no memory to hold, and the next step reads it a page at a time, by task id."""
 
     def __init__(self, db: SQLiteFile | None = None) -> None:
-        self._db = db or SQLiteFile()
-        with self._db.transaction() as connection:
-            for statement in _SCHEMA:
-                connection.execute(statement)
+        self._db = db or SQLiteFile(_SCHEMA)
 
     def unseen(self, content_hashes: Sequence[str]) -> list[str]:
         """`content_hashes` (distinct) that no stored task holds yet, in their order."""
@@ -74,4 +71,4 @@ class BatchTasks:
 
     @classmethod
     def load(cls, source: IO[bytes]) -> BatchTasks:
-        return cls(SQLiteFile(source))
+        return cls(SQLiteFile(_SCHEMA, source))

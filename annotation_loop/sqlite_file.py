@@ -4,7 +4,7 @@ the project (a task index, a batch's task list).
 Rows live on disk and only SQLite's page cache is in memory, so a step's memory stays flat
 however many tasks the project has. A materializer stores the file itself as the artifact
 (`dump`), and the next step reads it back into a temporary file of its own
-(`SQLiteFile(source)`): nothing assumes a disk shared between steps.
+(`SQLiteFile(schema, source)`): nothing assumes a disk shared between steps.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class SQLiteFile:
     main one.
     """
 
-    def __init__(self, source: IO[bytes] | None = None) -> None:
+    def __init__(self, schema: Sequence[str], source: IO[bytes] | None = None) -> None:
+        """A database with the tables of `schema` (`CREATE ... IF NOT EXISTS` statements),
+        empty or a copy of `source`'s."""
         scratch = tempfile.mkdtemp(prefix="annotation-loop-")
         self.path = Path(scratch) / "data.sqlite"
         if source is not None:
@@ -45,6 +47,10 @@ class SQLiteFile:
         # made 100k lookups no faster, only the step's memory grow with the table.
         for pragma in ("journal_mode=MEMORY", "synchronous=OFF"):
             self._db.execute(f"PRAGMA {pragma}")
+        self._schema = tuple(schema)
+        with self.transaction() as connection:
+            for statement in self._schema:
+                connection.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -86,7 +92,7 @@ class SQLiteFile:
 
     def copy(self) -> SQLiteFile:
         with self.path.open("rb") as source:
-            return SQLiteFile(source)
+            return SQLiteFile(self._schema, source)
 
 
 def _discard(db: sqlite3.Connection, scratch: str) -> None:

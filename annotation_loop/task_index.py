@@ -54,10 +54,7 @@ class TaskIndex:
         self.project_id = project_id
         self.max_task_id = max_task_id
         self.task_count = task_count
-        self._db = db or SQLiteFile()
-        with self._db.transaction() as connection:
-            for statement in _SCHEMA:
-                connection.execute(statement)
+        self._db = db or SQLiteFile(_SCHEMA)
 
     def extend(self, refs: Iterable[TaskRef]) -> None:
         """Adds tasks, oldest first; a content hash already present keeps its older task."""
@@ -112,7 +109,7 @@ class TaskIndex:
 
     @classmethod
     def load(cls, source: IO[bytes]) -> TaskIndex:
-        db = SQLiteFile(source)
+        db = SQLiteFile(_SCHEMA, source)
         meta = dict(db.query("SELECT key, value FROM meta"))
         return cls(
             meta["label_studio_url"],

@@ -26,25 +26,20 @@ class TaskPredictions:
     upload step no memory to hold, and the upload reads them a page at a time."""
 
     def __init__(self, db: SQLiteFile | None = None) -> None:
-        self._db = db or SQLiteFile()
-        with self._db.transaction() as connection:
-            for statement in _SCHEMA:
-                connection.execute(statement)
-        self._count = len(self)
+        self._db = db or SQLiteFile(_SCHEMA)
 
     def add(self, predictions: Iterable[TaskPrediction]) -> None:
         rows = [
             (position, p.task_id, json.dumps(p.result), p.score)
-            for position, p in enumerate(predictions, start=self._count)
+            for position, p in enumerate(predictions, start=len(self))
         ]
         with self._db.transaction() as connection:
             connection.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?)", rows)
-        self._count += len(rows)
 
     def rescore(self, scores: Sequence[float]) -> None:
         """Replaces the scores: one per prediction, in the order they were added."""
-        if len(scores) != self._count:
-            raise ValueError(f"{len(scores)} scores for {self._count} predictions")
+        if len(scores) != len(self):
+            raise ValueError(f"{len(scores)} scores for {len(self)} predictions")
         with self._db.transaction() as connection:
             connection.executemany(
                 "UPDATE predictions SET score = ? WHERE position = ?",
@@ -66,4 +61,4 @@ class TaskPredictions:
 
     @classmethod
     def load(cls, source: IO[bytes]) -> TaskPredictions:
-        return cls(SQLiteFile(source))
+        return cls(SQLiteFile(_SCHEMA, source))
