@@ -28,6 +28,8 @@ from annotation_loop.uris import fsspec_path, to_label_studio_uri
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 BATCH_PATTERN = re.compile(r"^batch_(\d+)$")
 MD5_HEX = re.compile(r"[0-9a-f]{32}")
+# Keys per listing request (S3's maximum): a sync holds a few pages, never a whole listing.
+LISTING_PAGE = 1000
 
 AUTH_ERRORS = (
     "InvalidAccessKeyId",
@@ -121,18 +123,61 @@ def _content_hash(info: dict[str, Any]) -> str | None:
     return f"etag:{etag}" if etag else None
 
 
-async def _next_page(
-    entries: AsyncIterator[dict[str, Any]], size: int = 1000
-) -> list[dict[str, Any]]:
-    """Up to `size` more entries of an async listing (empty at its end); skips the zero-byte
-    "folder" markers some tools create."""
+async def _next_page(entries: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to LISTING_PAGE more entries of an async listing (empty at its end); skips the
+    zero-byte "folder" markers some tools create."""
     page: list[dict[str, Any]] = []
     async for entry in entries:
         if not entry["name"].endswith("/"):
             page.append(entry)
-        if len(page) == size:
+        if len(page) == LISTING_PAGE:
             break
     return page
+
+
+def _s3_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+    # s3fs pages through ListObjectsV2 (1,000 keys a request) and yields entries as they come.
+    return fs._iterdir(bucket, prefix=prefix, delimiter="")
+
+
+async def _gcs_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+    # gcsfs's own listing collects every page before it returns: page through the JSON API.
+    token = None
+    while True:
+        page = await fs._call(
+            "GET",
+            "b/{}/o",
+            bucket,
+            prefix=prefix,
+            maxResults=LISTING_PAGE,
+            pageToken=token,
+            json_out=True,
+        )
+        for entry in page.get("items", []):
+            yield entry | {"name": f"{bucket}/{entry['name']}"}
+        token = page.get("nextPageToken")
+        if not token:
+            return
+
+
+async def _azure_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+    # adlfs's find collects the whole listing too; the SDK's list_blobs pages lazily.
+    container = fs.service_client.get_container_client(bucket)
+    blobs = container.list_blobs(
+        name_starts_with=prefix, include=["metadata"], results_per_page=LISTING_PAGE
+    )
+    async for blob in blobs:
+        if (blob.metadata or {}).get("hdi_isfolder") == "true":  # a Data Lake folder
+            continue
+        yield {
+            "name": f"{bucket}/{blob.name}",
+            "size": blob.size,
+            "etag": blob.etag,
+            "content_settings": blob.content_settings,
+        }
+
+
+STREAMED_LISTINGS = {"s3": _s3_entries, "gs": _gcs_entries, "az": _azure_entries}
 
 
 def _session_without_timestamps() -> Any:
@@ -273,14 +318,15 @@ class ObjectStore:
             yield page
 
     def _listing_pages(self, base: str) -> Iterator[list[dict[str, Any]]]:
-        """The listing entries under `base`: S3's own pages of up to 1,000 keys; other stores
-        in one page (their fsspec listings do not stream)."""
-        if self.source.protocol != "s3":
+        """The listing entries under `base`, in pages of up to LISTING_PAGE keys fetched as
+        they are needed; a local folder in one page."""
+        entries_of = STREAMED_LISTINGS.get(self.source.protocol)
+        if entries_of is None:
             found = self.fs.find(base, detail=True, withdirs=False)
             yield [found[path] | {"name": path} for path in sorted(found)]
             return
         bucket, _, prefix = base.partition("/")
-        entries = self.fs._iterdir(bucket, prefix=f"{prefix.rstrip('/')}/", delimiter="")
+        entries = entries_of(self.fs, bucket, f"{prefix.rstrip('/')}/")
         while page := fsspec.asyn.sync(self.fs.loop, _next_page, entries):
             yield page
 

@@ -216,18 +216,20 @@ def sync_batch_to_project(
     index = refresh_task_index(client, project_id, previous_index)
     scan = _BatchScan(task_type, store, index)
 
-    def record(new_tasks: list[tuple[SourceItem, dict[str, Any]]], task_ids: list[int]) -> None:
+    def record(imported_items: list[tuple[str, str]], task_ids: list[int]) -> None:
         index.extend(
-            TaskRef(id=task_id, content_hash=item.content_hash, uri=item.uri, batch=batch)
-            for (item, _), task_id in zip(new_tasks, task_ids, strict=True)
+            TaskRef(id=task_id, content_hash=content_hash, uri=uri, batch=batch)
+            for (content_hash, uri), task_id in zip(imported_items, task_ids, strict=True)
         )
         scan.tasks.assign(
-            (item.content_hash, task_id)
-            for (item, _), task_id in zip(new_tasks, task_ids, strict=True)
+            (content_hash, task_id)
+            for (content_hash, _), task_id in zip(imported_items, task_ids, strict=True)
         )
 
     created = 0
-    imported: tuple[list[tuple[SourceItem, dict[str, Any]]], list[int]] | None = None
+    # The last chunk's (content hash, uri) and task ids, recorded while the next one imports;
+    # its task data is dropped as soon as Label Studio took it.
+    imported: tuple[list[tuple[str, str]], list[int]] | None = None
     with (
         tqdm(desc=f"Sync {batch}", unit="items") as progress,
         ThreadPoolExecutor(1, thread_name_prefix="import") as importer,
@@ -248,7 +250,7 @@ def sync_batch_to_project(
             )
             if imported:
                 record(*imported)
-            imported = new_tasks, importing.result()
+            imported = [(item.content_hash, item.uri) for item, _ in new_tasks], importing.result()
             created += len(new_tasks)
             progress.set_postfix(created=created)
         if imported:

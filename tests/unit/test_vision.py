@@ -127,6 +127,23 @@ def test_frozen_backbone_trains_only_the_head(trained: ClassifierCheckpoint) -> 
     assert changed == {"_fc.weight", "_fc.bias"}
 
 
+def test_full_fine_tune_with_decoding_workers(train_set: list[LabelledImage]) -> None:
+    """What the GPU settings (benchmarks.loop_figures.GPU_TRAINING) change, on the CPU: every
+    layer trains, images are decoded in worker processes, and runs still repeat exactly."""
+    config = replace(CONFIG, freeze_backbone=False, num_workers=2)
+    runs = [train_classifier(train_set[:48], LABELS, config, progress=False) for _ in "ab"]
+    (first, report), (second, _) = runs
+    assert report.examples == 48
+    assert all(torch.equal(first.state_dict[n], second.state_dict[n]) for n in first.state_dict)
+    pretrained = build_classifier(config.arch, len(LABELS), config.image_size).state_dict()
+    frozen = {
+        name
+        for name, tensor in first.state_dict.items()
+        if tensor.is_floating_point() and torch.equal(tensor, pretrained[name])
+    }
+    assert frozen == set()
+
+
 def test_checkpoint_rebuilds_the_same_model(
     trained: ClassifierCheckpoint, test_set: list[LabelledImage]
 ) -> None:
