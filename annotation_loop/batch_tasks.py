@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
-from annotation_loop.sqlite_file import SQLiteFile
-
-# task_id is NULL while the item's task is being created (see `assign`). No index on it:
-# sorting once when read costs less than keeping an index up to date on every insert.
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tasks (content_hash TEXT PRIMARY KEY, task_id INTEGER, "
-    "uri TEXT NOT NULL, input_ref TEXT NOT NULL) WITHOUT ROWID",
-)
+from annotation_loop.sqlite_file import SQLiteTable
 
 
 class BatchTask(NamedTuple):
@@ -22,12 +15,16 @@ class BatchTask(NamedTuple):
     input_ref: str  # what the model reads: the object URI, or the text
 
 
-class BatchTasks:
+class BatchTasks(SQLiteTable):
     """The tasks of a batch's items, in a SQLite file: a 100k-item batch costs its step
     no memory to hold, and the next step reads it a page at a time, by task id."""
 
-    def __init__(self, db: SQLiteFile | None = None) -> None:
-        self._db = db or SQLiteFile(_SCHEMA)
+    # task_id is NULL while the item's task is being created (see `assign`). No index on it:
+    # sorting once when read costs less than keeping an index up to date on every insert.
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS tasks (content_hash TEXT PRIMARY KEY, task_id INTEGER, "
+        "uri TEXT NOT NULL, input_ref TEXT NOT NULL) WITHOUT ROWID",
+    )
 
     def unseen(self, content_hashes: Sequence[str]) -> list[str]:
         """`content_hashes` (distinct) that no stored task holds yet, in their order."""
@@ -65,10 +62,3 @@ class BatchTasks:
             "SELECT task_id, uri, content_hash, input_ref FROM tasks ORDER BY task_id"
         ):
             yield BatchTask(*row)
-
-    def dump(self, destination: IO[bytes]) -> None:
-        self._db.dump(destination)
-
-    @classmethod
-    def load(cls, source: IO[bytes]) -> BatchTasks:
-        return cls(SQLiteFile(_SCHEMA, source))

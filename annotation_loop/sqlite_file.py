@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar, Self
 
 # Rows per statement for IN (...) lookups: far below SQLite's 32,766 bound parameters.
 LOOKUP_CHUNK = 900
@@ -91,8 +91,25 @@ class SQLiteFile:
             shutil.copyfileobj(source, destination)
 
     def copy(self) -> SQLiteFile:
-        with self.path.open("rb") as source:
+        with self._lock, self.path.open("rb") as source:
             return SQLiteFile(self._schema, source)
+
+
+class SQLiteTable:
+    """Rows a step hands on whole, in a SQLiteFile of their own with the class's SCHEMA:
+    a materializer stores them with `dump` and reads them back with `load`."""
+
+    SCHEMA: ClassVar[tuple[str, ...]]
+
+    def __init__(self, db: SQLiteFile | None = None) -> None:
+        self._db = db or SQLiteFile(self.SCHEMA)
+
+    def dump(self, destination: IO[bytes]) -> None:
+        self._db.dump(destination)
+
+    @classmethod
+    def load(cls, source: IO[bytes]) -> Self:
+        return cls(SQLiteFile(cls.SCHEMA, source))
 
 
 def _discard(db: sqlite3.Connection, scratch: str) -> None:

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from annotation_loop.sqlite_file import SQLiteFile
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS predictions (position INTEGER PRIMARY KEY, "
-    "task_id INTEGER NOT NULL UNIQUE, result TEXT NOT NULL, score REAL NOT NULL)",
-)
+from annotation_loop.sqlite_file import SQLiteTable
 
 
 class TaskPrediction(NamedTuple):
@@ -21,12 +16,14 @@ class TaskPrediction(NamedTuple):
     score: float  # the model's confidence, reassigned so that low scores are labelled first
 
 
-class TaskPredictions:
+class TaskPredictions(SQLiteTable):
     """Pre-annotations in a SQLite file: 100k of them cost the inference step and the
     upload step no memory to hold, and the upload reads them a page at a time."""
 
-    def __init__(self, db: SQLiteFile | None = None) -> None:
-        self._db = db or SQLiteFile(_SCHEMA)
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS predictions (position INTEGER PRIMARY KEY, "
+        "task_id INTEGER NOT NULL UNIQUE, result TEXT NOT NULL, score REAL NOT NULL)",
+    )
 
     def add(self, predictions: Iterable[TaskPrediction]) -> None:
         rows = [
@@ -55,10 +52,3 @@ class TaskPredictions:
             "SELECT task_id, result, score FROM predictions ORDER BY position"
         ):
             yield TaskPrediction(task_id, json.loads(result), score)
-
-    def dump(self, destination: IO[bytes]) -> None:
-        self._db.dump(destination)
-
-    @classmethod
-    def load(cls, source: IO[bytes]) -> TaskPredictions:
-        return cls(SQLiteFile(_SCHEMA, source))

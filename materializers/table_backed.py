@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from annotation_loop.sqlite_file import SQLiteTable
+
 FIELDS_FILE = "report.json"
 TABLE_FILE = "table.sqlite"
-
-
-class Table(Protocol):
-    def dump(self, destination: IO[bytes]) -> None: ...
 
 
 class TableBackedMaterializer(BaseMaterializer):
@@ -28,7 +26,7 @@ class TableBackedMaterializer(BaseMaterializer):
     def load(self, data_type: type[Any]) -> BaseModel:
         with self.artifact_store.open(os.path.join(self.uri, FIELDS_FILE), "r") as handle:
             fields = json.loads(handle.read())
-        table_type = data_type.model_fields[self.TABLE_FIELD].annotation
+        table_type: type[SQLiteTable] = data_type.model_fields[self.TABLE_FIELD].annotation
         with self.artifact_store.open(os.path.join(self.uri, TABLE_FILE), "rb") as handle:
             table = table_type.load(handle)
         return data_type.model_validate({**fields, self.TABLE_FIELD: table})
@@ -36,6 +34,6 @@ class TableBackedMaterializer(BaseMaterializer):
     def save(self, data: BaseModel) -> None:
         with self.artifact_store.open(os.path.join(self.uri, FIELDS_FILE), "w") as handle:
             handle.write(data.model_dump_json(exclude={self.TABLE_FIELD}))
-        table: Table = getattr(data, self.TABLE_FIELD)
+        table: SQLiteTable = getattr(data, self.TABLE_FIELD)
         with self.artifact_store.open(os.path.join(self.uri, TABLE_FILE), "wb") as handle:
             table.dump(handle)
