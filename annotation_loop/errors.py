@@ -31,3 +31,8 @@ class UnknownLabelError(LoopError):
 
 class ConfigurationError(LoopError):
     """Settings are missing or inconsistent."""
+
+
+class ArtifactError(LoopError):
+    """A stored artifact is not what the loop writes (a tampered or foreign folder): it is
+    refused before anything in it is used."""

@@ -4,7 +4,10 @@ the project (a task index, a batch's task list).
 Rows live on disk and only SQLite's page cache is in memory, so a step's memory stays flat
 however many tasks the project has. A materializer stores the file itself as the artifact
 (`dump`), and the next step reads it back into a temporary file of its own
-(`SQLiteFile(schema, source)`): nothing assumes a disk shared between steps.
+(`SQLiteFile(schema, source)`): nothing assumes a disk shared between steps. A file read
+back comes from the artifact store, which anyone with its keys can write: it is opened
+read-only and compared with the schema first, and refused if it holds any other table,
+column, index, view or trigger.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, ClassVar, Self
+
+from annotation_loop.errors import ArtifactError
 
 # Rows per statement for IN (...) lookups: far below SQLite's 32,766 bound parameters.
 LOOKUP_CHUNK = 900
@@ -40,12 +45,17 @@ class SQLiteFile:
         if source is not None:
             with self.path.open("wb") as copy:
                 shutil.copyfileobj(source, copy)
+            try:
+                check_schema(self.path, schema)
+            except SchemaError:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         weakref.finalize(self, _discard, self._db, scratch)
         # SQLite's own page cache (2 MB) is kept: the OS caches the file, and a bigger one
         # made 100k lookups no faster, only the step's memory grow with the table.
-        for pragma in ("journal_mode=MEMORY", "synchronous=OFF"):
+        for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "trusted_schema=OFF"):
             self._db.execute(f"PRAGMA {pragma}")
         self._schema = tuple(schema)
         with self.transaction() as connection:
@@ -110,6 +120,66 @@ class SQLiteTable:
     @classmethod
     def load(cls, source: IO[bytes]) -> Self:
         return cls(SQLiteFile(cls.SCHEMA, source))
+
+
+class SchemaError(ArtifactError):
+    """A stored SQLite file whose schema is not the one the loop writes."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"A stored SQLite file is not one the loop writes: {problem}; delete that artifact "
+            "version and re-run the step that produces it"
+        )
+        self.problem = problem
+
+
+# Every object in a database's schema: (type, name) -> (its table, its CREATE statement).
+Shape = dict[tuple[str, str], tuple[str, str | None]]
+
+
+def check_schema(path: Path, schema: Sequence[str]) -> None:
+    """Refuses (SchemaError) the database at `path` unless its tables (columns, types,
+    constraints) and indexes are exactly those `schema` creates, with no view or trigger."""
+    expected = sqlite3.connect(":memory:")
+    stored = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        for statement in schema:
+            expected.execute(statement)
+        wanted = _shape(expected)
+        try:
+            # Nothing stored in the file's schema may call functions while it is read.
+            stored.execute("PRAGMA trusted_schema=OFF")
+            found = _shape(stored)
+        except sqlite3.DatabaseError as exc:
+            raise SchemaError(f"it is not a SQLite database ({exc})") from None
+    finally:
+        expected.close()
+        stored.close()
+    if extra := sorted(found.keys() - wanted.keys()):
+        kind, name = extra[0]
+        raise SchemaError(f"it holds the {kind} {name!r}, which the loop never creates")
+    if missing := sorted(wanted.keys() - found.keys()):
+        kind, name = missing[0]
+        raise SchemaError(f"it lacks the {kind} {name!r}")
+    for (kind, name), definition in sorted(wanted.items()):
+        if found[(kind, name)] != definition:
+            raise SchemaError(
+                f"its {kind} {name!r} is defined as {_one_line(found[(kind, name)])}, "
+                f"not {_one_line(definition)}"
+            )
+
+
+def _shape(db: sqlite3.Connection) -> Shape:
+    # SQLite keeps each CREATE statement as written (less IF NOT EXISTS), so equal
+    # statements mean equal columns, types, constraints and defaults.
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+    return {(kind, name): (table, sql) for kind, name, table, sql in rows}
+
+
+def _one_line(definition: tuple[str, str | None], limit: int = 200) -> str:
+    table, sql = definition
+    text = " ".join((sql or f"an automatic index on {table!r}").split())
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _discard(db: sqlite3.Connection, scratch: str) -> None:

@@ -19,7 +19,7 @@ from itertools import islice
 from typing import IO, NamedTuple
 
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
-from annotation_loop.sqlite_file import SQLiteFile
+from annotation_loop.sqlite_file import SchemaError, SQLiteFile
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +111,17 @@ class TaskIndex:
     def load(cls, source: IO[bytes]) -> TaskIndex:
         db = SQLiteFile(_SCHEMA, source)
         meta = dict(db.query("SELECT key, value FROM meta"))
-        return cls(
-            meta["label_studio_url"],
-            int(meta["project_id"]),
-            int(meta["max_task_id"]),
-            int(meta["task_count"]),
-            db,
-        )
+        try:
+            return cls(
+                meta["label_studio_url"],
+                int(meta["project_id"]),
+                int(meta["max_task_id"]),
+                int(meta["task_count"]),
+                db,
+            )
+        except (KeyError, ValueError) as exc:
+            problem = f"its meta table is malformed ({type(exc).__name__}: {exc})"
+            raise SchemaError(problem) from None
 
 
 def refresh_task_index(

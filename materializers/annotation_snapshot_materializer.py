@@ -15,9 +15,11 @@ from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
 from annotation_loop.task_types import get_task_type
+from materializers.artifact_files import files
 
 SNAPSHOT_FILE = "snapshot.json.gz"
 SUMMARY_FILE = "summary.md"
+FOLDER = files("an annotation snapshot", [SNAPSHOT_FILE, SUMMARY_FILE])
 
 
 class AnnotationSnapshotMaterializer(BaseMaterializer):
@@ -25,6 +27,7 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
     def load(self, data_type: type[Any]) -> AnnotationSnapshot:
+        FOLDER.check_folder(self.artifact_store, self.uri)
         with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle:
             payload = json.loads(gzip.decompress(handle.read()))
         watermark = payload["watermark"]

@@ -9,18 +9,30 @@ every step imports the materializers, and most never touch a model.
 from __future__ import annotations
 
 import io
-import json
 import os
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint
+from materializers.artifact_files import files, read_fields, refuse
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "checkpoint.json"
+FOLDER = files("an image checkpoint", [WEIGHTS_FILE, CONFIG_FILE])
+
+
+class _Config(BaseModel):
+    """`checkpoint.json`: what rebuilds the model around the weights."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    arch: str
+    labels: list[str]
+    image_size: int
 
 
 class ClassifierCheckpointMaterializer(BaseMaterializer):
@@ -28,19 +40,35 @@ class ClassifierCheckpointMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def load(self, data_type: type[Any]) -> ClassifierCheckpoint:
-        import torch
-
-        with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "rb") as handle:
-            config = json.loads(handle.read())
+        FOLDER.check_folder(self.artifact_store, self.uri)
+        config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
         # Remote stores hand out streams that torch.load cannot seek in: read the bytes first.
         with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "rb") as handle:
             weights = io.BytesIO(handle.read())
         return ClassifierCheckpoint(
-            arch=config["arch"],
-            labels=config["labels"],
-            image_size=config["image_size"],
-            state_dict=torch.load(weights, map_location="cpu", weights_only=True),
+            arch=config.arch,
+            labels=config.labels,
+            image_size=config.image_size,
+            state_dict=self._state_dict(weights),
         )
+
+    def _state_dict(self, weights: io.BytesIO) -> dict[str, Any]:
+        import torch
+
+        try:
+            # weights_only: tensors and plain containers only; a pickled object that would
+            # run code on load is refused, not executed.
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # whatever the unpickler raises on bytes torch.save never wrote
+            raise refuse(
+                self.uri,
+                f"{WEIGHTS_FILE} is not tensors as torch.save writes them ({type(exc).__name__})",
+            ) from None
+        if not isinstance(state, dict) or not all(
+            isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+        ):
+            raise refuse(self.uri, f"{WEIGHTS_FILE} is not a mapping of names to tensors")
+        return state
 
     def save(self, data: ClassifierCheckpoint) -> None:
         import torch
@@ -49,9 +77,9 @@ class ClassifierCheckpointMaterializer(BaseMaterializer):
         torch.save(data.state_dict, weights)
         with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "wb") as handle:
             handle.write(weights.getvalue())
-        config = {"arch": data.arch, "labels": data.labels, "image_size": data.image_size}
+        config = _Config(arch=data.arch, labels=data.labels, image_size=data.image_size)
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "wb") as handle:
-            handle.write(json.dumps(config).encode())
+            handle.write(config.model_dump_json().encode())
 
     def extract_metadata(self, data: ClassifierCheckpoint) -> dict[str, MetadataType]:
         num_parameters = sum(p.numel() for p in data.build_module().parameters())

@@ -13,9 +13,11 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from annotation_loop.sqlite_file import SQLiteTable
+from materializers.artifact_files import files, read_table
 
 FIELDS_FILE = "report.json"
 TABLE_FILE = "table.sqlite"
+FOLDER = files("a report with a table", [FIELDS_FILE, TABLE_FILE])
 
 
 class TableBackedMaterializer(BaseMaterializer):
@@ -24,11 +26,11 @@ class TableBackedMaterializer(BaseMaterializer):
     TABLE_FIELD: ClassVar[str]  # the report's field that holds the table
 
     def load(self, data_type: type[Any]) -> BaseModel:
+        FOLDER.check_folder(self.artifact_store, self.uri)
         with self.artifact_store.open(os.path.join(self.uri, FIELDS_FILE), "r") as handle:
             fields = json.loads(handle.read())
         table_type: type[SQLiteTable] = data_type.model_fields[self.TABLE_FIELD].annotation
-        with self.artifact_store.open(os.path.join(self.uri, TABLE_FILE), "rb") as handle:
-            table = table_type.load(handle)
+        table = read_table(self.artifact_store, self.uri, TABLE_FILE, table_type.load)
         return data_type.model_validate({**fields, self.TABLE_FIELD: table})
 
     def save(self, data: BaseModel) -> None:

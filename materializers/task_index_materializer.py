@@ -13,9 +13,11 @@ from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.labelstudio import TaskRef
 from annotation_loop.task_index import TaskIndex
+from materializers.artifact_files import files, read_table
 
 INDEX_FILE = "task_index.sqlite"
 JSON_FILE = "data_v2.json"  # where indexes were stored before (ZenML's pydantic materializer)
+FOLDER = files("a task index", [INDEX_FILE, JSON_FILE])
 
 
 class TaskIndexMaterializer(BaseMaterializer):
@@ -23,11 +25,9 @@ class TaskIndexMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
     def load(self, data_type: type[Any]) -> TaskIndex:
-        path = os.path.join(self.uri, INDEX_FILE)
-        if not self.artifact_store.exists(path):
+        if INDEX_FILE not in FOLDER.check_folder(self.artifact_store, self.uri):
             return self._load_json()
-        with self.artifact_store.open(path, "rb") as handle:
-            return TaskIndex.load(handle)
+        return read_table(self.artifact_store, self.uri, INDEX_FILE, TaskIndex.load)
 
     def _load_json(self) -> TaskIndex:
         # An index stored as JSON by an earlier version: reading it keeps an upgraded

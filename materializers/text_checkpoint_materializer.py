@@ -1,20 +1,62 @@
 """Stores a `TextCheckpoint` in any artifact store: the files `save_pretrained` wrote
-(config, safetensors weights, tokenizer) under `files/`, plus `checkpoint.json`."""
+(config, safetensors weights, tokenizer) under `files/`, plus `checkpoint.json`.
+
+Only data formats are stored: weights as safetensors (never a pickled `pytorch_model.bin`),
+configs and tokenizers as JSON or text, so loading a checkpoint runs none of its content.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.text.checkpoint import TextCheckpoint
+from annotation_loop.errors import ArtifactError
+from annotation_loop.text.checkpoint import Head, TextCheckpoint
+from materializers.artifact_files import files, read_fields
 
 CONFIG_FILE = "checkpoint.json"
 FILES_DIR = "files"
+FOLDER = files("a text checkpoint", [CONFIG_FILE, FILES_DIR])
+# What `save_pretrained` writes for the encoders and tokenizers the loop fine-tunes.
+MODEL_FILES = files(
+    "a text checkpoint's files/ folder",
+    [
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "chat_template.jinja",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "tokenizer.model",
+    ],
+    r"model-\d{5}-of-\d{5}\.safetensors",  # a large model's shards
+)
+
+
+class _Config(BaseModel):
+    """`checkpoint.json`: the checkpoint's fields and the names of its model files."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    head: Head
+    base_model: str
+    labels: list[str]
+    max_length: int
+    stride: int
+    file_names: list[str]
 
 
 class TextCheckpointMaterializer(BaseMaterializer):
@@ -22,30 +64,46 @@ class TextCheckpointMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def load(self, data_type: type[Any]) -> TextCheckpoint:
-        with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "rb") as handle:
-            config = json.loads(handle.read())
-        files = {}
-        for name in config.pop("file_names"):
-            with self.artifact_store.open(os.path.join(self.uri, FILES_DIR, name), "rb") as h:
-                files[name] = h.read()
-        return TextCheckpoint(**config, files=files)
+        FOLDER.check_folder(self.artifact_store, self.uri)
+        folder = os.path.join(self.uri, FILES_DIR)
+        MODEL_FILES.check_folder(self.artifact_store, folder)
+        config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
+        content = {}
+        for name in config.file_names:
+            MODEL_FILES.check_name(name, self.uri)
+            with self.artifact_store.open(os.path.join(folder, name), "rb") as handle:
+                content[name] = handle.read()
+        fields = config.model_dump(exclude={"file_names"})
+        return TextCheckpoint(**fields, files=content)
 
     def save(self, data: TextCheckpoint) -> None:
+        for name in data.files:
+            self._check_saved_name(name)
+        folder = os.path.join(self.uri, FILES_DIR)
+        self.artifact_store.makedirs(folder)
         for name, content in data.files.items():
-            path = os.path.join(self.uri, FILES_DIR, name)
-            self.artifact_store.makedirs(os.path.dirname(path))
-            with self.artifact_store.open(path, "wb") as handle:
+            with self.artifact_store.open(os.path.join(folder, name), "wb") as handle:
                 handle.write(content)
-        config = {
-            "head": data.head,
-            "base_model": data.base_model,
-            "labels": data.labels,
-            "max_length": data.max_length,
-            "stride": data.stride,
-            "file_names": sorted(data.files),
-        }
+        config = _Config(
+            head=data.head,
+            base_model=data.base_model,
+            labels=data.labels,
+            max_length=data.max_length,
+            stride=data.stride,
+            file_names=sorted(data.files),
+        )
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "wb") as handle:
-            handle.write(json.dumps(config).encode())
+            handle.write(config.model_dump_json().encode())
+
+    def _check_saved_name(self, name: str) -> None:
+        # Refused when stored, not only when loaded: a run must not produce a model that
+        # the next run would refuse.
+        if not MODEL_FILES.allows(name):
+            raise ArtifactError(
+                f"The fine-tuned model wrote {name!r}, which a text checkpoint does not store "
+                "(only safetensors weights, JSON configs and tokenizer files): pick a base "
+                "model that saves as safetensors"
+            )
 
     def extract_metadata(self, data: TextCheckpoint) -> dict[str, MetadataType]:
         return {

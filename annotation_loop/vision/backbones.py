@@ -6,6 +6,7 @@ the torchvision architectures download theirs from the hub on first use.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,12 +54,21 @@ def _torchvision_weights(name: str) -> Callable[[], StateDict]:
         from torchvision.models import get_model_weights
 
         try:
-            state: StateDict = get_model_weights(name).DEFAULT.get_state_dict(progress=False)
+            # torch.hub loads unpickling anything unless told otherwise, and it reads a file
+            # left in its cache folder without checking it.
+            state: StateDict = get_model_weights(name).DEFAULT.get_state_dict(
+                progress=False, weights_only=True
+            )
         except OSError as e:  # URLError and socket errors are OSErrors
             raise WeightsUnavailableError(
                 f"Could not download torchvision weights for {name} (no internet?): use "
                 "arch=efficientnet_lite0, which ships its weights in a Python package"
             ) from e
+        except pickle.UnpicklingError:
+            raise WeightsUnavailableError(
+                f"The cached torchvision weights for {name} hold more than tensors: delete "
+                f"them from {torch.hub.get_dir()} so that they are downloaded again"
+            ) from None
         return state
 
     return load

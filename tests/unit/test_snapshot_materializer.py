@@ -4,9 +4,11 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+import pytest
 from zenml.materializers.materializer_registry import materializer_registry
 
 from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+from annotation_loop.errors import ArtifactError
 from annotation_loop.text.spans import Span
 from materializers import AnnotationSnapshotMaterializer
 
@@ -79,3 +81,14 @@ def test_snapshots_from_before_task_types_load_as_image_snapshots(artifact_store
     )
     assert loaded.task == "image"
     assert loaded.items == {1: LabelledItem(1, "md5:1", "s3://b/1.png", "cat")}
+
+
+def test_a_snapshot_folder_holding_a_file_the_loop_never_writes_is_refused(artifact_store):
+    uri = f"{artifact_store.path}/snapshot/tampered"
+    artifact_store.makedirs(uri)
+    snapshot = AnnotationSnapshot(project_id=1, task="image", labels=("cat",))
+    AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).save(snapshot)
+    with artifact_store.open(f"{uri}/loader.py", "w") as handle:
+        handle.write("print('hello')")
+    with pytest.raises(ArtifactError, match=r"holds 'loader\.py', which an annotation snapshot"):
+        AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(AnnotationSnapshot)

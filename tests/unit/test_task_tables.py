@@ -4,11 +4,13 @@ Label Studio they are exercised by tests/integration/test_sync.py and test_loop.
 
 import json
 import sqlite3
+import tempfile
 
 import pytest
 from zenml.materializers.materializer_registry import materializer_registry
 
 from annotation_loop.batch_tasks import BatchTask, BatchTasks
+from annotation_loop.errors import ArtifactError
 from annotation_loop.labelstudio import TaskRef
 from annotation_loop.pre_annotations import BatchPredictions
 from annotation_loop.sync import SyncReport
@@ -186,3 +188,135 @@ def test_batch_predictions_round_trip_with_their_predictions(artifact_store):
     assert loaded.model_dump(exclude={"predictions"}) == batch.model_dump(exclude={"predictions"})
     assert list(loaded.predictions) == list(predictions)
     assert saver.extract_metadata(batch)["predictions"] == 1
+
+
+def stored_sync_report(artifact_store, name):
+    """The URI of a sync report saved as the loop saves one."""
+    tasks = BatchTasks()
+    tasks.add([(1, "s3://b/1.png", "md5:1", "s3://b/1.png")])
+    report = SyncReport(
+        project_id=1, batch="b", listed=1, created=1, already_present=0, tasks=tasks
+    )
+    uri = f"{artifact_store.path}/batch_tasks/{name}"
+    artifact_store.makedirs(uri)
+    SyncReportMaterializer(uri, artifact_store=artifact_store).save(report)
+    return uri
+
+
+def tamper(path, *statements):
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (
+            ["ALTER TABLE tasks ADD COLUMN note TEXT"],
+            r"its table 'tasks' is defined as '[^']*note TEXT\)",
+        ),
+        (
+            [
+                "CREATE TABLE log (line TEXT)",
+                "CREATE TRIGGER spy AFTER UPDATE ON tasks BEGIN "
+                "INSERT INTO log VALUES (new.uri); END",
+            ],
+            "it holds the table 'log', which the loop never creates",
+        ),
+        (
+            ["CREATE TRIGGER spy AFTER UPDATE ON tasks BEGIN SELECT 1; END"],
+            "it holds the trigger 'spy', which the loop never creates",
+        ),
+        (
+            ["CREATE VIEW everything AS SELECT * FROM tasks"],
+            "it holds the view 'everything'",
+        ),
+        (["DROP TABLE tasks", "CREATE TABLE other (x)"], "it holds the table 'other'"),
+        (["DROP TABLE tasks"], "it lacks the table 'tasks'"),
+    ],
+)
+def test_a_table_whose_schema_is_not_the_loops_is_refused(artifact_store, statements, problem):
+    uri = stored_sync_report(artifact_store, "schema")
+    table = f"{uri}/table.sqlite"
+    tamper(table, *statements)
+    with pytest.raises(ArtifactError, match=r"table\.sqlite: " + problem) as info:
+        SyncReportMaterializer(uri, artifact_store=artifact_store).load(SyncReport)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused(artifact_store):
+    uri = stored_sync_report(artifact_store, "garbage")
+    with open(f"{uri}/table.sqlite", "wb") as handle:
+        handle.write(b"\x80\x04 not sqlite at all" * 100)
+    with pytest.raises(ArtifactError, match="it is not a SQLite database"):
+        SyncReportMaterializer(uri, artifact_store=artifact_store).load(SyncReport)
+
+
+def test_a_refused_table_leaves_no_scratch_file(artifact_store, monkeypatch, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    uri = stored_sync_report(artifact_store, "scratch")
+    tamper(f"{uri}/table.sqlite", "CREATE VIEW v AS SELECT 1")
+    with pytest.raises(ArtifactError):
+        SyncReportMaterializer(uri, artifact_store=artifact_store).load(SyncReport)
+    assert [path.name for path in scratch.iterdir()] == []
+
+
+def test_a_predictions_table_with_another_schema_is_refused(artifact_store):
+    predictions = TaskPredictions()
+    predictions.add([TaskPrediction(2, [], 0.4)])
+    batch = BatchPredictions(project_id=5, model_version="m:1", predictions=predictions)
+    uri = f"{artifact_store.path}/batch_predictions/schema"
+    artifact_store.makedirs(uri)
+    BatchPredictionsMaterializer(uri, artifact_store=artifact_store).save(batch)
+    tamper(f"{uri}/table.sqlite", "CREATE INDEX by_score ON predictions (score)")
+    with pytest.raises(ArtifactError, match="it holds the index 'by_score'"):
+        BatchPredictionsMaterializer(uri, artifact_store=artifact_store).load(BatchPredictions)
+
+
+def stored_index(artifact_store, name):
+    index = TaskIndex("http://ls", 4)
+    index.extend(refs(2))
+    uri = f"{artifact_store.path}/task_index/{name}"
+    artifact_store.makedirs(uri)
+    TaskIndexMaterializer(uri, artifact_store=artifact_store).save(index)
+    return uri
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (
+            ["CREATE TRIGGER t AFTER INSERT ON tasks BEGIN DELETE FROM meta; END"],
+            "it holds the trigger 't'",
+        ),
+        (["DELETE FROM meta WHERE key = 'max_task_id'"], r"meta table is malformed \(KeyError"),
+        (["UPDATE meta SET value = 'x' WHERE key = 'task_count'"], r"malformed \(ValueError"),
+    ],
+)
+def test_a_task_index_whose_file_is_not_the_loops_is_refused(artifact_store, statements, problem):
+    uri = stored_index(artifact_store, "tampered")
+    tamper(f"{uri}/task_index.sqlite", *statements)
+    with pytest.raises(ArtifactError, match=r"task_index\.sqlite: .*" + problem):
+        TaskIndexMaterializer(uri, artifact_store=artifact_store).load(TaskIndex)
+
+
+@pytest.mark.parametrize(
+    ("stored", "materializer", "data_type", "kind"),
+    [
+        (stored_index, TaskIndexMaterializer, TaskIndex, "a task index"),
+        (stored_sync_report, SyncReportMaterializer, SyncReport, "a report with a table"),
+    ],
+)
+def test_a_table_folder_holding_another_file_is_refused(
+    artifact_store, stored, materializer, data_type, kind
+):
+    uri = stored(artifact_store, "extra")
+    with open(f"{uri}/table.sqlite-journal", "wb") as handle:
+        handle.write(b"journal")
+    with pytest.raises(ArtifactError, match=rf"holds 'table\.sqlite-journal', which {kind}"):
+        materializer(uri, artifact_store=artifact_store).load(data_type)
