@@ -2,34 +2,63 @@
 
 Identity comes from the listing (S3 ETag, GCS MD5, Azure MD5/ETag) so a sync never
 downloads objects; only local folders, which have no such field, are hashed on disk.
+
+Reads are confined (`confined_reads`): a task names the object to read, so only objects under
+the dataset, of at most `max_item_bytes`, are read. A listing page or an object read that
+fails is retried; an object that still cannot be read is skipped and reported, not fatal.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
+import logging
+import os
 import posixpath
 import re
+import stat
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import fsspec
 import fsspec.asyn
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from annotation_loop.confined_reads import (
+    ObjectGone,
+    RefusedObject,
+    UnreadableObject,
+    confined_path,
+    read_local_file,
+    too_big,
+)
 from annotation_loop.errors import StorageError
 from annotation_loop.uris import fsspec_path, to_label_studio_uri
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 BATCH_PATTERN = re.compile(r"^batch_(\d+)$")
 MD5_HEX = re.compile(r"[0-9a-f]{32}")
 # Keys per listing request (S3's maximum): a sync holds a few pages, never a whole listing.
 LISTING_PAGE = 1000
+# The most one read may bring in, images and text files alike; more is refused.
+DEFAULT_MAX_ITEM_BYTES = 32 * 1024 * 1024
+# The largest image decoded (50 MP: ~150 MB of RGB pixels); bigger ones are refused unread.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+# Tries of a listing page or an object read that fails in a way that may pass, with a pause
+# of RETRY_DELAY seconds, doubled each time, in between.
+ATTEMPTS = 3
+RETRY_DELAY = 0.5
 
 AUTH_ERRORS = (
     "InvalidAccessKeyId",
@@ -68,6 +97,9 @@ class DataSource(BaseModel):
     # Rows of JSON/JSONL/CSV text files: which columns hold the text and the row's id.
     text_field: str = "text"
     id_field: str = "id"
+    # What one item may cost to read: bytes of an object, pixels of a decoded image.
+    max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, gt=0)
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, gt=0)
 
     @property
     def protocol(self) -> str:
@@ -92,6 +124,8 @@ class BatchListing:
     batch: str
     objects: list[StoredObject] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # keys with other suffixes
+    # One line each: objects refused (too big, not a regular file), a listing cut short.
+    problems: list[str] = field(default_factory=list)
 
 
 def batch_sort_key(name: str) -> tuple[int, str]:
@@ -123,61 +157,58 @@ def _content_hash(info: dict[str, Any]) -> str | None:
     return f"etag:{etag}" if etag else None
 
 
-async def _next_page(entries: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Up to LISTING_PAGE more entries of an async listing (empty at its end); skips the
-    zero-byte "folder" markers some tools create."""
-    page: list[dict[str, Any]] = []
-    async for entry in entries:
-        if not entry["name"].endswith("/"):
-            page.append(entry)
-        if len(page) == LISTING_PAGE:
-            break
-    return page
+# One page of a listing: its entries, and the token that asks for the next page (None: the
+# last). A page that fails is asked for again with the same token, so nothing is listed twice.
+Page = tuple[list[dict[str, Any]], str | None]
 
 
-def _s3_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
-    # s3fs pages through ListObjectsV2 (1,000 keys a request) and yields entries as they come.
-    return fs._iterdir(bucket, prefix=prefix, delimiter="")
+async def _s3_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": LISTING_PAGE}
+    if token:
+        request["ContinuationToken"] = token
+    response = await fs._call_s3("list_objects_v2", **request)
+    entries = [
+        {"name": f"{bucket}/{item['Key']}", "size": item.get("Size", 0), "ETag": item.get("ETag")}
+        for item in response.get("Contents", [])
+    ]
+    return entries, response.get("NextContinuationToken") if response.get("IsTruncated") else None
 
 
-async def _gcs_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+async def _gcs_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
     # gcsfs's own listing collects every page before it returns: page through the JSON API.
-    token = None
-    while True:
-        page = await fs._call(
-            "GET",
-            "b/{}/o",
-            bucket,
-            prefix=prefix,
-            maxResults=LISTING_PAGE,
-            pageToken=token,
-            json_out=True,
-        )
-        for entry in page.get("items", []):
-            yield entry | {"name": f"{bucket}/{entry['name']}"}
-        token = page.get("nextPageToken")
-        if not token:
-            return
+    page = await fs._call(
+        "GET",
+        "b/{}/o",
+        bucket,
+        prefix=prefix,
+        maxResults=LISTING_PAGE,
+        pageToken=token,
+        json_out=True,
+    )
+    entries = [entry | {"name": f"{bucket}/{entry['name']}"} for entry in page.get("items", [])]
+    return entries, page.get("nextPageToken")
 
 
-async def _azure_entries(fs: Any, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+async def _azure_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
     # adlfs's find collects the whole listing too; the SDK's list_blobs pages lazily.
     container = fs.service_client.get_container_client(bucket)
-    blobs = container.list_blobs(
+    pages = container.list_blobs(
         name_starts_with=prefix, include=["metadata"], results_per_page=LISTING_PAGE
-    )
-    async for blob in blobs:
-        if (blob.metadata or {}).get("hdi_isfolder") == "true":  # a Data Lake folder
-            continue
-        yield {
+    ).by_page(continuation_token=token)
+    entries = [
+        {
             "name": f"{bucket}/{blob.name}",
             "size": blob.size,
             "etag": blob.etag,
             "content_settings": blob.content_settings,
         }
+        async for blob in await pages.__anext__()
+        if (blob.metadata or {}).get("hdi_isfolder") != "true"  # a Data Lake folder
+    ]
+    return entries, pages.continuation_token
 
 
-STREAMED_LISTINGS = {"s3": _s3_entries, "gs": _gcs_entries, "az": _azure_entries}
+PAGE_LISTERS = {"s3": _s3_page, "gs": _gcs_page, "az": _azure_page}
 
 
 def _session_without_timestamps() -> Any:
@@ -191,6 +222,57 @@ def _session_without_timestamps() -> Any:
     session = AioSession()
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     return session
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """credentials | missing (bucket or object) | unreachable (endpoint) | other."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, PermissionError) or any(code in text for code in AUTH_ERRORS):
+        return "credentials"
+    if isinstance(exc, FileNotFoundError) or any(code in text for code in MISSING_BUCKET_ERRORS):
+        return "missing"
+    if "connect" in text.lower() or "Name or service not known" in text:
+        return "unreachable"
+    return "other"
+
+
+def _empty_range(exc: BaseException) -> bool:
+    """Whether a read from byte 0 failed as HTTP 416, which means the object is empty: a
+    range has nothing to select in it (gcsfs and adlfs keep the status, s3fs an EINVAL)."""
+    if 416 in (getattr(exc, "status_code", None), getattr(exc, "code", None)):
+        return True
+    return (
+        isinstance(exc, OSError)
+        and exc.errno == errno.EINVAL
+        and "range is not satisfiable" in str(exc)
+    )
+
+
+def _local_entries(base: str) -> list[dict[str, Any]]:
+    """The files under a local folder, in path order, as listing entries.
+
+    Linked folders are not walked (a link to `/` would list the whole disk): they are
+    listed as entries of their own, which are refused like FIFOs and devices.
+    """
+    entries = []
+    for folder, subfolders, files in os.walk(base):
+        for name in subfolders:
+            if os.path.islink(path := os.path.join(folder, name)):
+                entries.append({"name": path, "size": 0, "type": "a link to a folder"})
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                status = os.stat(path)  # a symlink's target
+            except OSError:
+                entries.append({"name": path, "size": 0, "type": "a broken link"})
+                continue
+            kind = "file" if stat.S_ISREG(status.st_mode) else "a FIFO, device or socket"
+            entries.append({"name": path, "size": status.st_size, "type": kind})
+    return sorted(entries, key=lambda entry: entry["name"])
 
 
 class ObjectStore:
@@ -237,22 +319,20 @@ class ObjectStore:
             return f"/data/local-files/?d={quote(str(relative))}"
         return to_label_studio_uri(obj_uri)
 
-    # -- listing -----------------------------------------------------------------------
+    # -- failures ----------------------------------------------------------------------
     def _guard(self, action: str, exc: Exception) -> StorageError:
         where = self.source.dataset_uri
         if self.source.endpoint_url:
             where += f" (endpoint {self.source.endpoint_url})"
-        text = str(exc) or type(exc).__name__
         protocol = self.source.protocol
-        if isinstance(exc, PermissionError) or any(code in text for code in AUTH_ERRORS):
+        kind = _failure_kind(exc)
+        if kind == "credentials":
             hint = f"check {CREDENTIALS_HINT.get(protocol, 'the credentials')}"
-        elif any(code in text for code in MISSING_BUCKET_ERRORS) or isinstance(
-            exc, FileNotFoundError
-        ):
+        elif kind == "missing":
             hint = (
                 f"create it or set {BUCKET_SETTING.get(protocol, 'LOOP_STATE_DIR')} / LOOP_DATASET"
             )
-        elif "connect" in text.lower() or "Name or service not known" in text:
+        elif kind == "unreachable":
             hint = (
                 "is the server up? (`python run.py up` starts the local one)"
                 if self.source.endpoint_url
@@ -261,9 +341,25 @@ class ObjectStore:
             )
         else:
             hint = "check the URI and credentials"
-        first_line = text.splitlines()[0][:200]
-        return StorageError(f"Cannot {action} {where}: {first_line} ({hint})")
+        return StorageError(f"Cannot {action} {where}: {_first_line(exc)} ({hint})")
 
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, tried again after a pause while it fails in a way that may pass (not
+        credentials, a missing bucket or a refusal), up to ATTEMPTS times in all."""
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except UnreadableObject:
+                raise
+            except Exception as exc:
+                if attempt == ATTEMPTS or _failure_kind(exc) in ("credentials", "missing"):
+                    raise
+                logger.info("Retrying %s (attempt %d): %s", what, attempt + 1, _first_line(exc))
+            time.sleep(RETRY_DELAY * 2 ** (attempt - 1))
+            attempt += 1
+
+    # -- listing -----------------------------------------------------------------------
     def list_batches(self) -> list[str]:
         """Names of the `batch_N` folders under the dataset, in numeric order."""
         try:
@@ -280,62 +376,101 @@ class ObjectStore:
         for page in self.iter_batch(batch, suffixes):
             listing.objects += page.objects
             listing.skipped += page.skipped
+            listing.problems += page.problems
         return listing
 
     def iter_batch(
         self, batch: str, suffixes: frozenset[str] = IMAGE_SUFFIXES
     ) -> Iterator[BatchListing]:
         """`list_batch`, page by page as the store lists them (in key order), so a caller can
-        import one page while the next ones are listed."""
+        import one page while the next ones are listed.
+
+        A page that keeps failing after some were listed ends the listing there: the last
+        page says so in its `problems`, and the caller keeps what was listed (a re-run lists
+        the batch again and adds only what is missing). A failure before anything was
+        listed raises.
+        """
         base = self._path(self.uri_for(batch))
-        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
         pages = self._listing_pages(base)
+        listed = 0
         while True:
             try:
                 infos = next(pages, None)
             except Exception as exc:
-                raise self._guard("list", exc) from exc
+                error = self._guard("list", exc)
+                if not listed:
+                    raise error from exc
+                cut_short = (
+                    f"the listing of {batch} stopped after {listed} keys ({error}): the rest "
+                    f"of {batch} was not synced; `run.py <cloud> --inference --batch {batch}` "
+                    "adds it"
+                )
+                logger.warning("%s", cut_short)
+                yield BatchListing(batch=batch, problems=[cut_short])
+                return
             if infos is None:
                 return
+            listed += len(infos)
             page = BatchListing(batch=batch)
             for info in infos:
                 path = info["name"]
-                key = path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
+                key = self._key(path)
                 # Not PurePosixPath(path).suffix: pathlib (3.11) interns every name it parses,
                 # and that table would grow by one entry per object listed.
                 if posixpath.splitext(path)[1].lower() not in suffixes:
                     page.skipped.append(key)
                     continue
-                page.objects.append(
-                    StoredObject(
-                        uri=self._uri(path),
-                        key=key,
-                        batch=batch,
-                        content_hash=_content_hash(info) or self._hash_file(path),
-                        size=int(info.get("size") or 0),
-                    )
-                )
+                try:
+                    page.objects.append(self._stored_object(info, key, batch))
+                except UnreadableObject as exc:
+                    page.problems.append(f"{key}: {exc}")
             yield page
+
+    def _key(self, path: str) -> str:
+        """A listed path relative to the dataset."""
+        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
+        return path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
+
+    def _stored_object(self, info: dict[str, Any], key: str, batch: str) -> StoredObject:
+        """A listed object, unless it is one the loop refuses to read."""
+        uri = self._uri(info["name"])
+        size = int(info.get("size") or 0)
+        if info.get("type", "file") != "file":
+            raise RefusedObject(uri, f"not a regular file but {info['type']}")
+        if size > self.source.max_item_bytes:
+            raise too_big(uri, self.source.max_item_bytes, size)
+        content_hash = _content_hash(info) or self._hash_file(uri)
+        return StoredObject(uri=uri, key=key, batch=batch, content_hash=content_hash, size=size)
 
     def _listing_pages(self, base: str) -> Iterator[list[dict[str, Any]]]:
         """The listing entries under `base`, in pages of up to LISTING_PAGE keys fetched as
-        they are needed; a local folder in one page."""
-        entries_of = STREAMED_LISTINGS.get(self.source.protocol)
-        if entries_of is None:
-            found = self.fs.find(base, detail=True, withdirs=False)
-            yield [found[path] | {"name": path} for path in sorted(found)]
+        they are needed (a page that fails is retried); a local folder in one page."""
+        list_page = PAGE_LISTERS.get(self.source.protocol)
+        if list_page is None:
+            yield _local_entries(base)
             return
         bucket, _, prefix = base.partition("/")
-        entries = entries_of(self.fs, bucket, f"{prefix.rstrip('/')}/")
-        while page := fsspec.asyn.sync(self.fs.loop, _next_page, entries):
-            yield page
+        token: str | None = None
+        while True:
+            fetch = partial(
+                fsspec.asyn.sync,
+                self.fs.loop,
+                list_page,
+                self.fs,
+                bucket,
+                f"{prefix.rstrip('/')}/",
+                token,
+            )
+            entries, token = self._retrying(f"the listing of {base}", fetch)
+            # Zero-byte "folder" markers some tools create are no items.
+            page = [entry for entry in entries if not entry["name"].endswith("/")]
+            if page:
+                yield page
+            if not token:
+                return
 
-    def _hash_file(self, path: str) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
-        with self.fs.open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return f"md5:{digest.hexdigest()}"
+    def _hash_file(self, uri: str) -> str:
+        return f"md5:{hashlib.md5(self.read_bytes(uri), usedforsecurity=False).hexdigest()}"
 
     def ensure_bucket(self) -> None:
         """Creates the bucket (or container, or folder) if it does not exist yet."""
@@ -348,35 +483,64 @@ class ObjectStore:
 
     # -- bytes -------------------------------------------------------------------------
     def read_bytes(self, uri: str) -> bytes:
+        """The bytes of an object under the dataset, at most `max_item_bytes` of them; a read
+        that fails in a way that may pass is retried.
+
+        Raises `UnreadableObject` when this object is refused, gone or keeps failing (the
+        others may still be read), `StorageError` when the store cannot be used at all
+        (credentials, bucket, endpoint).
+        """
+        path = confined_path(uri, self.source.protocol, self.source.dataset_uri)
         try:
-            data: bytes = self.fs.cat_file(self._path(uri))
+            return self._retrying(f"reading {uri}", partial(self._read, uri, path))
+        except UnreadableObject:
+            raise
+        except FileNotFoundError as exc:
+            raise ObjectGone(f"{uri} is gone: it was deleted after it was listed") from exc
         except Exception as exc:
-            raise self._guard(f"read {uri} from", exc) from exc
+            if _failure_kind(exc) != "other":
+                raise self._guard(f"read {uri} from", exc) from exc
+            raise UnreadableObject(
+                f"Cannot read {uri} ({_first_line(exc)}), tried {ATTEMPTS} times: check the object"
+            ) from exc
+
+    def _read(self, uri: str, path: str) -> bytes:
+        limit = self.source.max_item_bytes
+        if self.source.protocol == "file":
+            return read_local_file(path, self.source.dataset_uri, limit)
+        # One byte over the limit tells an object that is too big without reading it all.
+        try:
+            data: bytes = self.fs.cat_file(path, start=0, end=limit + 1)
+        except Exception as exc:
+            if not _empty_range(exc):
+                raise
+            return b""
+        if len(data) > limit:
+            raise too_big(uri, limit)
         return data
 
     def read_many(
         self, uris: Iterable[str], concurrency: int = 16
-    ) -> Iterator[tuple[str, bytes | None]]:
+    ) -> Iterator[tuple[str, bytes | UnreadableObject]]:
         """Reads objects concurrently (bucket latency dominates), in input order, as the
         caller consumes them: at most `4 * concurrency` reads run ahead of it, so memory
         stays flat however many objects there are.
 
-        An object that vanished since it was listed yields None instead of failing the
-        whole batch; any other storage failure (credentials, endpoint) raises.
+        An object that cannot be read (refused, deleted since it was listed, or failing
+        after retries) yields its `UnreadableObject`, for the caller to skip and report,
+        instead of failing the others; a store that cannot be used at all raises.
         """
 
-        def read_or_none(uri: str) -> bytes | None:
+        def read(uri: str) -> bytes | UnreadableObject:
             try:
                 return self.read_bytes(uri)
-            except StorageError as exc:
-                if isinstance(exc.__cause__, FileNotFoundError):
-                    return None
-                raise
+            except UnreadableObject as exc:
+                return exc
 
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            pending: deque[tuple[str, Future[bytes | None]]] = deque()
+            pending: deque[tuple[str, Future[bytes | UnreadableObject]]] = deque()
             for uri in uris:
-                pending.append((uri, pool.submit(read_or_none, uri)))
+                pending.append((uri, pool.submit(read, uri)))
                 if len(pending) == 4 * concurrency:
                     done, reading = pending.popleft()
                     yield done, reading.result()

@@ -16,7 +16,8 @@ def load_examples(
     task_type: TaskType, source: DataSource, items: Sequence[LabelledItem]
 ) -> list[Example]:
     """The items' inputs (read concurrently where they live in the bucket); items whose
-    object has since been deleted are skipped with a warning."""
+    object cannot be read (refused, deleted, failing, an image too large to decode) are
+    skipped: each is logged with its reason, and their number with an example."""
     by_key = {str(item.task_id): item for item in items}
     examples: list[Example] = []
     missing: list[str] = []
@@ -28,8 +29,10 @@ def load_examples(
             examples.append(Example(key=key, input=loaded, target=by_key[key].target))
     if missing:
         logger.warning(
-            "%d labelled objects are gone from the bucket and were skipped, e.g. %s",
+            "%d of %d labelled items could not be read and were skipped (each with its "
+            "reason above), e.g. %s",
             len(missing),
+            len(by_key),
             missing[0],
         )
     return examples

@@ -184,7 +184,7 @@ def main(quick: bool, repeats: int) -> None:
     examples = [
         LabelledImage(uri, data, truth[uri.split("/mnist/", 1)[1]])
         for uri, data in images[:n_train]
-        if data is not None
+        if isinstance(data, bytes)  # not an object that could not be read
     ]
     train_rates = []
     for _ in range(repeats):  # the last run's model is the one the inference rows use

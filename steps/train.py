@@ -49,6 +49,8 @@ def train_model(
     log_metadata(
         metadata={
             "training": report,
+            # Labelled items whose input could not be read (each logged with its reason).
+            "skipped_unreadable_items": len(train_items) - len(examples),
             "train_config": train_config,
             "initialised_from": "production" if init else "pretrained",
         },

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from annotation_loop.confined_reads import UnreadableObject
 from annotation_loop.storage import IMAGE_SUFFIXES, ObjectStore
 from annotation_loop.task_types import choices
 from annotation_loop.task_types.base import (
@@ -18,6 +20,23 @@ from annotation_loop.task_types.base import (
 )
 
 TO_NAME = "image"
+
+logger = logging.getLogger(__name__)
+
+
+def _decodable(uri: str, data: bytes | UnreadableObject) -> bytes | None:
+    """The bytes of an image that may be decoded; None, with the reason logged, otherwise."""
+    from annotation_loop.vision.images import ImageTooLargeError, check_image_size
+
+    if isinstance(data, UnreadableObject):
+        logger.warning("Skipped an input: %s", data)
+        return None
+    try:
+        check_image_size(data, uri)
+    except ImageTooLargeError as error:
+        logger.warning("Skipped an input: %s", error)
+        return None
+    return data
 
 
 class ImageClassification(choices.SingleChoiceTaskType):
@@ -60,17 +79,25 @@ class ImageClassification(choices.SingleChoiceTaskType):
                     for o in page.objects
                 ],
                 skipped=page.skipped,
+                problems=page.problems,
             )
 
     def load_inputs(
         self, store: ObjectStore, refs: Iterable[tuple[str, str]]
     ) -> Iterator[tuple[str, bytes | None]]:
+        """The images' bytes; None, with the reason logged, for one that is refused, gone,
+        unreadable or has too many pixels to decode."""
+        from annotation_loop.vision.images import limit_image_pixels
+
+        # PIL's limit is per process: this dataset's, for every decode that follows.
+        limit_image_pixels(store.source.max_image_pixels)
         keys_by_uri: dict[str, list[str]] = {}
         for key, uri in refs:
             keys_by_uri.setdefault(uri, []).append(key)
         for uri, data in store.read_many(keys_by_uri):
+            usable = _decodable(uri, data)
             for key in keys_by_uri[uri]:
-                yield key, data
+                yield key, usable
 
     def train(
         self,

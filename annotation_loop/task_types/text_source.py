@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from annotation_loop.confined_reads import UnreadableObject
 from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types.base import ItemListing, SourceItem, TaskType
 from annotation_loop.text.items import TEXT_SUFFIXES, item_key, parse_text_file, text_hash
@@ -35,12 +36,12 @@ class TextTaskType(TaskType):
         """Reads the batch's text files (texts live in the tasks, so a sync needs them) and
         gives each non-empty text an identity from its content."""
         for listing in store.iter_batch(batch, TEXT_SUFFIXES):
-            page = ItemListing(batch=batch, skipped=listing.skipped)
+            page = ItemListing(batch=batch, skipped=listing.skipped, problems=listing.problems)
             by_uri = {obj.uri: obj for obj in listing.objects}
             for uri, data in store.read_many(by_uri):
                 obj = by_uri[uri]
-                if data is None:
-                    page.problems.append(f"{obj.key}: deleted while being read")
+                if isinstance(data, UnreadableObject):
+                    page.problems.append(f"{obj.key}: {data}")
                     continue
                 parsed = parse_text_file(
                     obj.key, data, store.source.text_field, store.source.id_field

@@ -1,9 +1,18 @@
-"""Image bytes -> normalised tensors, batched by a DataLoader that skips corrupt files."""
+"""Image bytes -> normalised tensors, batched by a DataLoader that skips corrupt files.
+
+An image is decoded only if its header says it has at most `Image.MAX_IMAGE_PIXELS` pixels
+(LOOP_MAX_IMAGE_PIXELS): a small PNG can declare gigapixels (a decompression bomb), and PIL on
+its own only warns up to twice its limit.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
+import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -12,6 +21,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from annotation_loop.errors import LoopError
+from annotation_loop.storage import DEFAULT_MAX_IMAGE_PIXELS
+
+# What the loop lists (.png, .jpg, .jpeg); PIL's other decoders are never tried.
+IMAGE_FORMATS = ("PNG", "JPEG")
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_IMAGE_PIXELS
+# PIL warns of an image over its limit, which `_open` refuses and reports anyway.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -23,13 +39,51 @@ class CorruptImageError(LoopError):
     """Bytes that should be an image cannot be decoded."""
 
 
+class ImageTooLargeError(CorruptImageError):
+    """An image with more pixels than the limit: a decompression bomb, or too big to label."""
+
+
+def limit_image_pixels(max_pixels: int) -> None:
+    """The most pixels an image may have to be decoded in this process (PIL's own limit)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _too_large(key: str, size: str) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{key} is not decoded: {size}, more than the limit of {Image.MAX_IMAGE_PIXELS} "
+        "pixels (LOOP_MAX_IMAGE_PIXELS); downscale it, or raise the limit if it is genuine"
+    )
+
+
+def _open(data: bytes, key: str) -> Image.Image:
+    """The image with only its header read, if it is within the pixel limit."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as e:  # over twice the limit: PIL stops by itself
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_large(key, f"{declared[1]} pixels" if declared else "its size") from None
+    width, height = image.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        image.close()
+        raise _too_large(key, f"{width}x{height} pixels")
+    return image
+
+
+def check_image_size(data: bytes, key: str) -> None:
+    """Raises `ImageTooLargeError` if the header of `data` declares too many pixels; decodes
+    nothing. Bytes that are no image pass: decoding reports them."""
+    with contextlib.suppress(OSError, SyntaxError, ValueError):
+        _open(data, key).close()
+
+
 def decode_image(data: bytes, key: str = "image") -> Image.Image:
     """Decode `data` into an RGB image (grayscale becomes 3 identical channels)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with _open(data, key) as image:
             # convert() decodes every pixel, so truncated files fail here rather than later.
             return image.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         # PIL reports some broken PNG chunks as SyntaxError.
         raise CorruptImageError(
             f"{key} is not a readable image ({e}): replace or delete it"
@@ -103,6 +157,10 @@ def _collate(decoded: list[_Decoded]) -> Batch:
     )
 
 
+def _limit_worker_pixels(max_pixels: int | None, worker_id: int) -> None:
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def image_loader(
     items: Sequence[ImageItem],
     transform: Transform,
@@ -119,6 +177,8 @@ def image_loader(
         generator=generator,  # also seeds the workers' random augmentations
         num_workers=num_workers,
         collate_fn=_collate,
+        # A worker started with `spawn` re-imports this module: it gets this process's limit.
+        worker_init_fn=partial(_limit_worker_pixels, Image.MAX_IMAGE_PIXELS),
         pin_memory=torch.cuda.is_available(),
         persistent_workers=num_workers > 0,
     )

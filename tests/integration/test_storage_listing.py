@@ -28,7 +28,7 @@ def test_listing_streams_pages_in_key_order_with_the_stores_md5(cloud_settings, 
     store.ensure_bucket()
     for key, data in OBJECTS.items():
         store.write_bytes(key, data)
-    monkeypatch.setattr(storage, "LISTING_PAGE", 2)  # the store pages too, except S3's
+    monkeypatch.setattr(storage, "LISTING_PAGE", 2)  # every store pages at this size
 
     pages = list(store.iter_batch("batch_1"))
 
