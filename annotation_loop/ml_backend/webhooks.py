@@ -1,10 +1,9 @@
-"""Label Studio's webhook events, read for what retraining needs: how many annotations an
-event created or changed, or that training was asked for.
+"""Label Studio's webhook events, read for what retraining needs: whether the served project's
+annotations changed, or training was asked for.
 
-Label Studio posts `{"action": ..., <payload>}` for every action of the project (the ML
-backend's webhook is created with `send_for_all_actions`): `ANNOTATION_CREATED` and
-`ANNOTATION_UPDATED` carry one `annotation` object, `ANNOTATIONS_CREATED` a list of them
-under the same key, and `START_TRAINING` (the "Start Training" button) only the project.
+Label Studio posts `{"action": ..., "project": {"id": ...}, <payload>}` for every action of the
+project (the loop's webhook is created with `send_payload` and `send_for_all_actions`);
+"Start Training" (`START_TRAINING`) comes the same way through the ML backend connection.
 """
 
 from __future__ import annotations
@@ -13,35 +12,26 @@ from dataclasses import dataclass
 from typing import Any
 
 START_TRAINING = "START_TRAINING"
-ONE_ANNOTATION = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED"})
-MANY_ANNOTATIONS = frozenset({"ANNOTATIONS_CREATED"})
+ANNOTATION_ACTIONS = frozenset(
+    {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED"}
+)
 
 
 @dataclass(frozen=True)
 class WebhookEvent:
     action: str | None
-    annotations: int = 0  # created or changed; skipped tasks' annotations label nothing
+    project_id: int | None  # the project it is about
     ignored: str | None = None  # why retraining ignores the event
 
 
 def read_event(payload: Any) -> WebhookEvent:
     """What a webhook's JSON body means for retraining; never raises."""
     if not isinstance(payload, dict) or not isinstance(payload.get("action"), str):
-        return WebhookEvent(None, ignored="no action in the body")
+        return WebhookEvent(None, None, ignored="no action in the body")
     action: str = payload["action"]
-    if action == START_TRAINING:
-        return WebhookEvent(action)
-    if action not in ONE_ANNOTATION | MANY_ANNOTATIONS:
-        return WebhookEvent(action, ignored="not an annotation event")
-    annotation = payload.get("annotation")
-    annotations = [annotation] if action in ONE_ANNOTATION else annotation
-    if (
-        not isinstance(annotations, list)
-        or not annotations
-        or not all(isinstance(a, dict) for a in annotations)
-    ):
-        return WebhookEvent(action, ignored="no annotation in the body")
-    labelled = sum(1 for a in annotations if not a.get("was_cancelled"))
-    if not labelled:
-        return WebhookEvent(action, ignored="only skipped tasks")
-    return WebhookEvent(action, annotations=labelled)
+    project = payload.get("project")
+    sender = project.get("id") if isinstance(project, dict) else None
+    project_id = sender if isinstance(sender, int) and not isinstance(sender, bool) else None
+    if action != START_TRAINING and action not in ANNOTATION_ACTIONS:
+        return WebhookEvent(action, project_id, ignored="not an annotation event")
+    return WebhookEvent(action, project_id)
