@@ -2,16 +2,11 @@ from typing import Annotated, Any
 
 from PIL.Image import Image
 from zenml import get_step_context, log_metadata, step
-from zenml.enums import ModelStages
 from zenml.logger import get_logger
+from zenml.models import ModelVersionResponse
 
 from annotation_loop.annotations import AnnotationSnapshot
-from annotation_loop.model_registry import (
-    MODEL_ARTIFACT,
-    load_artifact,
-    production_version,
-    should_promote,
-)
+from annotation_loop.model_registry import MODEL_ARTIFACT, load_artifact, promote_if_better
 from annotation_loop.storage import DataSource
 from annotation_loop.training_data import load_examples
 
@@ -29,7 +24,8 @@ def evaluate_and_promote(
     Annotated[Image, "validation_plot"],
 ]:
     """Scores the new and the production model on the same validation split, with the task
-    type's metric; promotes the new version only if it is strictly better."""
+    type's metric; promotes the new version only if it is strictly better than production
+    is when the stage is set (another run may have promoted a version meanwhile)."""
     task_type = snapshot.task_type
     metric = task_type.promotion_metric
     _, validation_items = snapshot.split(validation_fraction)
@@ -37,23 +33,24 @@ def evaluate_and_promote(
     evaluation = task_type.evaluate(model, examples)
     candidate = evaluation.score(metric)
 
+    def score_production(version: ModelVersionResponse) -> float:
+        production_model = load_artifact(version, MODEL_ARTIFACT)
+        return task_type.evaluate(production_model, examples).score(metric)
+
+    # With no validation items there is nothing to compare: only a first model wins.
     model_version = get_step_context().model
-    production = production_version(model_version.name)
-    production_score = None
-    if production is not None:
-        production_model = load_artifact(production, MODEL_ARTIFACT)
-        production_score = task_type.evaluate(production_model, examples).score(metric)
-    # With no validation items yet there is nothing to compare: only a first model wins.
-    promoted = should_promote(candidate, production_score) if examples else production is None
-    if promoted:
-        model_version.set_stage(ModelStages.PRODUCTION, force=True)
+    decision = promote_if_better(model_version, candidate if examples else None, score_production)
+    production = decision.production
+    compared = f"version {production.name}" if production else "none"
+    if decision.production_score is not None:
+        compared = f"{decision.production_score:.3f} ({compared})"
     logger.info(
         "Validation %s on %d items: %.3f (production %s): %s",
         metric,
         len(examples),
         candidate,
-        f"{production_score:.3f} (version {production.name})" if production else "none",
-        "promoted to production" if promoted else "not promoted",
+        compared,
+        "promoted to production" if decision.promoted else "not promoted",
     )
     summary = {
         **evaluation.metrics,
@@ -61,8 +58,8 @@ def evaluate_and_promote(
         "score": candidate,
         "labelled_items": len(snapshot.items),
         "production_version": production.name if production else None,
-        f"production_{metric}": production_score,
-        "promoted": promoted,
+        f"production_{metric}": decision.production_score,
+        "promoted": decision.promoted,
     }
     log_metadata(
         metadata={"validation": {k: v for k, v in summary.items() if v is not None}},
