@@ -15,7 +15,8 @@ logger = get_logger(__name__)
 def fetch_annotations(
     task: str, project_name: str, labels: list[str]
 ) -> Annotated[AnnotationSnapshot, "annotation_snapshot"]:
-    """Merges the tasks changed since the previous snapshot's watermark into a new one."""
+    """Merges the tasks changed since the watermark of the last snapshot a model was trained
+    on into a new one; what it cannot use is skipped and reported."""
     client = label_studio_from_stack()
     client.check()
     project_id = client.get_or_create_project(
@@ -29,15 +30,19 @@ def fetch_annotations(
     merge = snapshot.last_merge
     logger.info(
         "Fetched %d changed tasks since %s: %d labelled items now (+%d new, %d relabelled, "
-        "%d removed); left out: %d skipped/cancelled, %d empty",
+        "%d removed; %d of these committed late); left out: %d skipped/cancelled, %d empty, "
+        "%d tasks the loop did not create, %d malformed annotations",
         merge.fetched_tasks,
         previous.watermark or "the beginning",
         len(snapshot.items),
         merge.added,
         merge.relabelled,
         merge.removed,
+        merge.late,
         merge.cancelled,
         merge.empty,
+        merge.foreign,
+        merge.malformed,
     )
     log_metadata(metadata={"labelled_items": len(snapshot.items)}, infer_model=True)
     return snapshot

@@ -1,6 +1,8 @@
 """The Label Studio client against a real Label Studio (and SeaweedFS for the S3 source)."""
 
 import hashlib
+import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -8,8 +10,10 @@ import httpx
 import pytest
 from support import CONFIG, png
 
+from annotation_loop.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+from annotation_loop.services import LabelStudioServer
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 
 pytestmark = pytest.mark.integration
@@ -111,16 +115,51 @@ def test_only_tasks_changed_after_the_watermark_are_fetched(
     client.create_annotation(ids[6], result("cat"))
     client.import_tasks(project, [task_data(i, "batch_2") for i in range(5)])  # unannotated
     client.import_predictions(project, [PredictionIn(ids[7], result("cat"), 0.5, "m")])
-    changed = list(client.iter_tasks_updated_since(project, watermark))
+    exact = timedelta(0)
+    changed = list(client.iter_tasks_updated_since(project, watermark, overlap=exact))
     assert [t.id for t in changed] == [ids[5], ids[6]]
     assert changed[0].updated_at > watermark
+    # By default the fetch also re-reads the minutes before the watermark (late commits).
+    again = [t.id for t in client.iter_tasks_updated_since(project, watermark)]
+    assert again == [*ids[:3], ids[5], ids[6]]
 
     # A task that loses its annotation comes back, with none.
     with api(services) as raw:
         raw.delete(f"/api/annotations/{first_annotations[0]}/").raise_for_status()
     latest = max(t.updated_at for t in changed)
-    [emptied] = client.iter_tasks_updated_since(project, latest)
+    [emptied] = client.iter_tasks_updated_since(project, latest, overlap=exact)
     assert (emptied.id, emptied.annotations) == (ids[0], [])
+
+
+def test_a_change_committed_late_is_still_fetched(
+    services: Settings, client: LabelStudioClient, project: int
+) -> None:
+    """A change stamped before the watermark but committed after the fetch that set it (a
+    long transaction) is caught by the next fetch, and what was fetched before is not new."""
+    ids = client.import_tasks(project, [task_data(i) for i in range(3)])
+    client.create_annotation(ids[1], result("cat"))
+    first = merge_changes(
+        AnnotationSnapshot(project_id=project, task="image", labels=("cat", "dog")),
+        client.iter_tasks_updated_since(project, None),
+    )
+    assert first.watermark is not None and set(first.items) == {ids[1]}
+
+    client.create_annotation(ids[0], result("dog"))
+    # What the late commit leaves behind: the change stamped a minute before the watermark.
+    stamped = (first.watermark - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    database = LabelStudioServer(services).data_dir / "label_studio.sqlite3"
+    with sqlite3.connect(database, timeout=30) as db:
+        db.execute("UPDATE task SET updated_at = ? WHERE id = ?", (stamped, ids[0]))
+    db.close()
+
+    missed = client.iter_tasks_updated_since(project, first.watermark, overlap=timedelta(0))
+    assert [t.id for t in missed] == [], "a fetch from the watermark alone misses it"
+    second = merge_changes(first, client.iter_tasks_updated_since(project, first.watermark))
+    assert second.items[ids[0]].target == "dog"
+    merge = second.last_merge
+    assert (merge.added, merge.late, merge.unchanged, merge.changed) == (1, 1, 1, 1)
+    third = merge_changes(second, client.iter_tasks_updated_since(project, second.watermark))
+    assert third.last_merge.changed == 0 and third.items == second.items
 
 
 def test_small_pages_fetch_every_changed_task_once(client: LabelStudioClient, project: int) -> None:

@@ -69,3 +69,36 @@ def test_the_stored_index_follows_new_and_deleted_tasks(services, client, unique
     report, after = sync_batch_to_project(client, project_id, store, "batch_1", image, refreshed)
     assert report.created == 1, "the deleted task's item is imported again"
     assert indexed_hashes(after) == client.task_index(project_id).keys()
+
+
+def test_tasks_imported_by_hand_are_left_out_of_the_index_and_the_sync(
+    services, client, unique_name
+):
+    """Tasks the loop did not create (uploaded in the UI, imported by hand with any data)
+    neither stop a sync nor stand for an item."""
+    settings = services.model_copy(update={"dataset": unique_name})
+    store = ObjectStore(settings.data_source("local"))
+    seed_mnist_batches(store, batches=1, batch_size=4, seed=9)
+    image = get_task_type("image")
+    project_id = ensure_project(client, store, unique_name, settings.labels, image)
+    token = settings.label_studio_api_key.get_secret_value()
+    imported = httpx.post(
+        f"{settings.label_studio_url}/api/projects/{project_id}/import",
+        params={"return_task_ids": "true"},
+        headers={"Authorization": f"Token {token}"},
+        json=[
+            {"image": "https://example.com/upload.png"},
+            {"data": {"image": "/x.png", "content_hash": 7, "uri": ["x"], "batch": 3}},
+        ],
+    )
+    imported.raise_for_status()
+
+    report, index = sync_batch_to_project(client, project_id, store, "batch_1", image)
+    assert (report.listed, report.created) == (4, 4)
+    assert len(index) == 4 and index.task_count == 6
+    refs = {ref.id: ref for ref in client.iter_task_refs(project_id)}
+    assert [refs[i].content_hash for i in imported.json()["task_ids"]] == ["", ""]
+    again, _ = sync_batch_to_project(client, project_id, store, "batch_1", image, index)
+    assert again.created == 0 and {t.task_id for t in again.tasks} == {
+        t.task_id for t in report.tasks
+    }

@@ -4,6 +4,8 @@ import pytest
 
 from annotation_loop.annotations import (
     AnnotationSnapshot,
+    MergeReport,
+    TaskReading,
     in_validation,
     merge_changes,
     newest_target,
@@ -14,6 +16,7 @@ from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 
 IMAGE = get_task_type("image")
+NER = get_task_type("ner")
 
 LABELS = ("cat", "dog")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -21,6 +24,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def annotation(label: str | None, minutes: int, cancelled: bool = False) -> dict:
     return {
+        "id": minutes,
         "result": result_for_label(label, "image") if label else [],
         "was_cancelled": cancelled,
         "created_at": (T0 + timedelta(minutes=minutes)).isoformat(),
@@ -40,20 +44,20 @@ def task(task_id: int, annotations: list[dict], minutes: int = 0) -> LabelledTas
 
 def test_newest_non_cancelled_annotation_wins():
     t = task(1, [annotation("cat", 1), annotation("dog", 5), annotation("cat", 9, cancelled=True)])
-    assert newest_target(t, IMAGE, LABELS) == ("dog", "labelled")
+    assert newest_target(t, IMAGE, LABELS) == TaskReading("dog", "labelled")
 
 
 def test_reasons_for_no_label():
-    assert newest_target(task(1, []), IMAGE, LABELS) == (None, "unannotated")
-    assert newest_target(task(1, [annotation("cat", 1, cancelled=True)]), IMAGE, LABELS) == (
-        None,
-        "cancelled",
+    assert newest_target(task(1, []), IMAGE, LABELS) == TaskReading(None, "unannotated")
+    cancelled = task(1, [annotation("cat", 1, cancelled=True)])
+    assert newest_target(cancelled, IMAGE, LABELS) == TaskReading(None, "cancelled")
+    assert newest_target(task(1, [annotation(None, 1)]), IMAGE, LABELS) == TaskReading(
+        None, "empty"
     )
-    assert newest_target(task(1, [annotation(None, 1)]), IMAGE, LABELS) == (None, "empty")
 
 
 def test_unknown_label_is_a_clear_error():
-    message = "'bird' of the annotation of task 1 is not in the label list"
+    message = "'bird' of annotation 1 of task 1 is not in the label list"
     with pytest.raises(UnknownLabelError, match=message):
         newest_target(task(1, [annotation("bird", 1)]), IMAGE, LABELS)
 
@@ -115,3 +119,127 @@ def test_split_is_stable_and_roughly_proportional():
     # Adding items never moves an existing item to the other side.
     bigger = merge_changes(snap, [task(i, [annotation("dog", 1)], 2) for i in range(200, 400)])
     assert {i.task_id for i in validation} <= {i.task_id for i in bigger.split(0.2)[1]}
+
+
+def test_a_task_committed_late_is_merged_and_refetched_tasks_change_nothing():
+    """The fetch re-reads a window before the watermark: a task stamped before it but not
+    seen by the last fetch (its change committed late) is added, and the tasks that were
+    seen already count as unchanged, so `changed` says whether anything is new."""
+    first = merge_changes(
+        AnnotationSnapshot(project_id=1, task="image", labels=LABELS),
+        [task(1, [annotation("cat", 1)], 1), task(2, [annotation("dog", 5)], 5)],
+    )
+    assert first.watermark == T0 + timedelta(minutes=5)
+
+    refetched = [task(1, [annotation("cat", 1)], 1), task(2, [annotation("dog", 5)], 5)]
+    again = merge_changes(first, refetched)
+    assert again.last_merge.changed == 0 and again.last_merge.unchanged == 2
+    assert again.items == first.items and again.watermark == first.watermark
+
+    late = task(3, [annotation("dog", 3)], minutes=3)  # before the watermark, seen only now
+    caught = merge_changes(first, [*refetched, late])
+    assert caught.items[3].target == "dog"
+    merge = caught.last_merge
+    assert (merge.added, merge.late, merge.unchanged, merge.changed) == (1, 1, 2, 1)
+    assert caught.watermark == first.watermark, "the watermark never moves back"
+
+
+def foreign(task_id: int, data: dict) -> LabelledTask:
+    return LabelledTask(task_id, data, [annotation("cat", 1)], [], T0)
+
+
+def test_tasks_the_loop_did_not_create_are_skipped_and_counted():
+    snapshot = merge_changes(
+        AnnotationSnapshot(project_id=1, task="image", labels=LABELS),
+        [
+            task(1, [annotation("cat", 1)]),
+            foreign(2, {"image": "https://example.com/a.png"}),  # uploaded in the UI
+            foreign(3, {"image": "/x.png", "content_hash": 7, "uri": ["x"]}),  # by hand
+        ],
+    )
+    assert list(snapshot.items) == [1]
+    merge = snapshot.last_merge
+    assert (merge.foreign, merge.added, merge.changed) == (2, 1, 1)
+    assert [problem.split()[1] for problem in merge.problems] == ["2", "3"]
+
+    # An image task's data where a text task's is expected.
+    text = AnnotationSnapshot(project_id=1, task="text", labels=LABELS)
+    assert merge_changes(text, [task(5, [annotation("cat", 1)])]).last_merge.foreign == 1
+
+
+def choice_result(value: object) -> list[dict]:
+    return [{"from_name": "label", "to_name": "image", "type": "choices", "value": value}]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        choice_result({}),  # no choices
+        choice_result({"choices": []}),
+        choice_result({"choices": "cat"}),  # a string, not a list
+        choice_result({"choices": [5]}),  # a label that is not a string
+        choice_result("cat"),
+        {"choices": ["cat"]},  # not a list of regions
+        [{**choice_result({"choices": ["cat"]})[0], "score": "high"}],
+    ],
+)
+def test_a_malformed_annotation_is_skipped_for_the_one_before_it(result):
+    bad = {**annotation("dog", 5), "id": 77, "result": result}
+    reading = newest_target(task(1, [annotation("cat", 1), bad]), IMAGE, LABELS)
+    assert (reading.target, reading.reason) == ("cat", "labelled")
+    [problem] = reading.malformed
+    assert "annotation 77 of task 1" in problem and "\n" not in problem
+
+    alone = merge_changes(
+        AnnotationSnapshot(project_id=1, task="image", labels=LABELS), [task(1, [bad])]
+    )
+    assert alone.items == {}
+    assert (alone.last_merge.malformed, alone.last_merge.empty) == (1, 0)
+
+
+def span_result(start: object, end: object, labels: object = ("person",)) -> list[dict]:
+    value = {"start": start, "end": end, "labels": list(labels) if labels else labels}
+    return [{"from_name": "label", "to_name": "text", "type": "labels", "value": value}]
+
+
+def test_spans_with_bad_offsets_are_skipped_and_reported():
+    text = "Ada Lovelace wrote code"
+    good = {**annotation(None, 1), "result": span_result(0, 12)}
+
+    def ner_task(task_id: int, result: list[dict]) -> LabelledTask:
+        bad = {**annotation(None, 5), "id": task_id * 10, "result": result}
+        data = {"text": text, "uri": f"s3://b/t.jsonl#{task_id}", "content_hash": f"h{task_id}"}
+        return LabelledTask(task_id, data, [good, bad], [], T0)
+
+    tasks = [
+        ner_task(1, span_result(5, 500)),  # past the end of the text
+        ner_task(2, span_result(-3, 2)),
+        ner_task(3, span_result("0", "3")),  # offsets that are not numbers
+        ner_task(4, span_result(0, 3, labels=None)),
+        ner_task(5, span_result(0, 3, labels=[1])),
+        ner_task(6, [*span_result(0, 12), *span_result(4, 15)]),  # overlapping
+    ]
+    snapshot = merge_changes(
+        AnnotationSnapshot(project_id=1, task="ner", labels=("person", "place")), tasks
+    )
+    assert snapshot.last_merge.malformed == 6
+    assert {i: item.target for i, item in snapshot.items.items()} == {
+        i: NER.target_from_result(good["result"], text, ("person", "place"), "")
+        for i in range(1, 7)
+    }
+    assert all(f"of task {i}" in p for i, p in enumerate(snapshot.last_merge.problems, 1))
+
+
+def test_an_unknown_label_still_stops_the_merge():
+    """A label outside the list is the settings and the project disagreeing: a thing to fix
+    (add the label, or fix the annotation), not one bad annotation to skip."""
+    with pytest.raises(UnknownLabelError):
+        merge_changes(
+            AnnotationSnapshot(project_id=1, task="image", labels=LABELS),
+            [task(1, [annotation("bird", 1)])],
+        )
+
+
+def test_a_stored_merge_report_reads_back_equal():
+    report = MergeReport(foreign=1, problems=("Task 2 has no content_hash and uri",))
+    assert MergeReport(**{**report.__dict__, "problems": list(report.problems)}) == report
