@@ -8,36 +8,80 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from annotation_loop.errors import ConfigurationError
+from annotation_loop.uris import is_loopback_url
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email", "token_uri")
 AZURE_CREDENTIAL_KEYS = ("AccountKey", "SharedAccessSignature")
 
 
-def read_service_account_json(path: Path) -> str:
-    """The content of a GCP service-account key file, validated."""
+@dataclass(frozen=True)
+class ReadOnlyCredentials:
+    """Label Studio's own credentials on a cloud, narrower than the loop's."""
+
+    variables: dict[str, str]  # LOOP_LABEL_STUDIO_* -> the loop's variable it stands in for
+    policy: str  # what to apply in the cloud account to make them read-only
+
+
+# Label Studio 1.23 takes only an account key on Azure, which opens the whole account.
+LABEL_STUDIO_READ_ONLY = {
+    "s3": ReadOnlyCredentials(
+        {
+            "LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+            "LOOP_LABEL_STUDIO_AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+        },
+        "cloud_config/aws/iam-policy-label-studio-readonly.json",
+    ),
+    "gs": ReadOnlyCredentials(
+        {"LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS": "GOOGLE_APPLICATION_CREDENTIALS"},
+        "cloud_config/gcp/role-label-studio-readonly.yaml",
+    ),
+}
+
+
+def label_studio_environment(env: Mapping[str, str], protocol: str) -> tuple[dict[str, str], bool]:
+    """The variables Label Studio's storage credentials are read from, and whether they are
+    its own read-only ones: `env` with those in place of the loop's when they are set."""
+    option = LABEL_STUDIO_READ_ONLY.get(protocol)
+    given = [name for name in (option.variables if option else ()) if env.get(name)]
+    if option is None or not given:
+        return dict(env), False
+    if len(given) < len(option.variables):
+        missing = sorted(set(option.variables) - set(given))
+        raise ConfigurationError(
+            f"{given[0]} is set without {', '.join(missing)}: set both, or neither"
+        )
+    own = {loop_name: env[name] for name, loop_name in option.variables.items()}
+    return {**env, **own}, True
+
+
+def is_stand_in(endpoint_url: str | None) -> bool:
+    """Whether a storage endpoint is a local stand-in (loopback): its keys guard nothing."""
+    return is_loopback_url(endpoint_url)
+
+
+def read_service_account_json(path: Path, variable: str = "GOOGLE_APPLICATION_CREDENTIALS") -> str:
+    """The content of a GCP service-account key file (named by `variable`), validated."""
     fix = "create one with `gcloud iam service-accounts keys create key.json --iam-account=...`"
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigurationError(
-            f"GOOGLE_APPLICATION_CREDENTIALS={path} cannot be read ({exc.strerror}): {fix}"
+            f"{variable}={path} cannot be read ({exc.strerror}): {fix}"
         ) from exc
     try:
         key = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigurationError(
-            f"GOOGLE_APPLICATION_CREDENTIALS={path} is not valid JSON (line {exc.lineno}): {fix}"
+            f"{variable}={path} is not valid JSON (line {exc.lineno}): {fix}"
         ) from exc
     if not isinstance(key, dict) or key.get("type") != "service_account":
         raise ConfigurationError(
-            f'GOOGLE_APPLICATION_CREDENTIALS={path} is not a service-account key ("type" must '
+            f'{variable}={path} is not a service-account key ("type" must '
             f'be "service_account"): {fix}'
         )
     missing = [field for field in SERVICE_ACCOUNT_FIELDS if not key.get(field)]
     if missing:
-        raise ConfigurationError(
-            f"GOOGLE_APPLICATION_CREDENTIALS={path} lacks {', '.join(missing)}: {fix}"
-        )
+        raise ConfigurationError(f"{variable}={path} lacks {', '.join(missing)}: {fix}")
     return text
 
 

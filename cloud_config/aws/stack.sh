@@ -9,6 +9,15 @@
 # `zenml secret update NAME --KEY=VALUE` or `zenml artifact-store update NAME --KEY=VALUE`.
 set -euo pipefail
 
+# Secret values reach `zenml secret create` as owner-only files (`--KEY=@file`), never as
+# arguments: every user of the machine can read a command line (`ps`).
+SECRET_DIR=$(mktemp -d)
+trap 'rm -rf "$SECRET_DIR"' EXIT
+secret_file() {  # secret_file NAME VALUE: prints the path of a 0600 file holding VALUE
+    (umask 077 && printf '%s' "$2" >"$SECRET_DIR/$1")
+    printf '%s' "$SECRET_DIR/$1"
+}
+
 BUCKET="${LOOP_S3_BUCKET:-annotation-loop}"               # holds <dataset>/batch_N/ and zenml-artifacts/
 REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 # Label Studio as the ZenML annotator sees it: scheme+host and port are separate settings.
@@ -21,10 +30,12 @@ LABEL_STUDIO_PORT="${LABEL_STUDIO_PORT:-443}"
 # 1. Secrets: the Label Studio API key, and the keys of the IAM user that holds
 #    iam-policy.json. Leave the S3 secret out (and drop --authentication_secret below) where
 #    boto3 finds credentials itself: an instance profile, IRSA, SSO or ~/.aws.
-zenml secret create annotation-loop-label-studio --api_key="$LOOP_LABEL_STUDIO_API_KEY"
+zenml secret create annotation-loop-label-studio \
+    --api_key="@$(secret_file api_key "$LOOP_LABEL_STUDIO_API_KEY")"
+: "${AWS_ACCESS_KEY_ID:?set AWS_ACCESS_KEY_ID}" "${AWS_SECRET_ACCESS_KEY:?set AWS_SECRET_ACCESS_KEY}"
 zenml secret create annotation-loop-s3 \
-    --aws_access_key_id="${AWS_ACCESS_KEY_ID:?set AWS_ACCESS_KEY_ID}" \
-    --aws_secret_access_key="${AWS_SECRET_ACCESS_KEY:?set AWS_SECRET_ACCESS_KEY}"
+    --aws_access_key_id="$AWS_ACCESS_KEY_ID" \
+    --aws_secret_access_key="@$(secret_file aws_secret_access_key "$AWS_SECRET_ACCESS_KEY")"
 
 # 2. Artifact store next to the data. For MinIO or another S3-compatible server add
 #    "endpoint_url": "https://minio.example.com" to client_kwargs (LOOP_S3_ENDPOINT_URL).

@@ -9,6 +9,15 @@
 # `zenml secret update NAME --KEY=VALUE` or `zenml artifact-store update NAME --KEY=VALUE`.
 set -euo pipefail
 
+# Secret values reach `zenml secret create` as owner-only files (`--KEY=@file`), never as
+# arguments: every user of the machine can read a command line (`ps`).
+SECRET_DIR=$(mktemp -d)
+trap 'rm -rf "$SECRET_DIR"' EXIT
+secret_file() {  # secret_file NAME VALUE: prints the path of a 0600 file holding VALUE
+    (umask 077 && printf '%s' "$2" >"$SECRET_DIR/$1")
+    printf '%s' "$SECRET_DIR/$1"
+}
+
 CONTAINER="${LOOP_AZURE_CONTAINER:-annotation-loop}"      # holds <dataset>/batch_N/ and zenml-artifacts/
 # Label Studio as the ZenML annotator sees it: scheme+host and port are separate settings.
 # Always pass the port: the annotator's default port is 8093, not the scheme's.
@@ -22,18 +31,20 @@ LABEL_STUDIO_PORT="${LABEL_STUDIO_PORT:-443}"
 #    secret out (and drop --authentication_secret below) for Microsoft Entra credentials:
 #    adlfs then reads AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_CLIENT_ID /
 #    _CLIENT_SECRET / _TENANT_ID, or a managed identity, from the environment.
-zenml secret create annotation-loop-label-studio --api_key="$LOOP_LABEL_STUDIO_API_KEY"
+zenml secret create annotation-loop-label-studio \
+    --api_key="@$(secret_file api_key "$LOOP_LABEL_STUDIO_API_KEY")"
 if [[ -n "${AZURE_STORAGE_CONNECTION_STRING:-}" ]]; then
     zenml secret create annotation-loop-azure \
-        --connection_string="$AZURE_STORAGE_CONNECTION_STRING"
+        --connection_string="@$(secret_file connection_string "$AZURE_STORAGE_CONNECTION_STRING")"
 elif [[ -n "${AZURE_STORAGE_ACCOUNT_KEY:-}" ]]; then
     zenml secret create annotation-loop-azure \
         --account_name="${AZURE_STORAGE_ACCOUNT_NAME:?set AZURE_STORAGE_ACCOUNT_NAME}" \
-        --account_key="$AZURE_STORAGE_ACCOUNT_KEY"
+        --account_key="@$(secret_file account_key "$AZURE_STORAGE_ACCOUNT_KEY")"
 else
+    : "${AZURE_STORAGE_SAS_TOKEN:?set AZURE_STORAGE_CONNECTION_STRING, _ACCOUNT_KEY or _SAS_TOKEN}"
     zenml secret create annotation-loop-azure \
         --account_name="${AZURE_STORAGE_ACCOUNT_NAME:?set AZURE_STORAGE_ACCOUNT_NAME}" \
-        --sas_token="${AZURE_STORAGE_SAS_TOKEN:?set AZURE_STORAGE_CONNECTION_STRING, _ACCOUNT_KEY or _SAS_TOKEN}"
+        --sas_token="@$(secret_file sas_token "$AZURE_STORAGE_SAS_TOKEN")"
 fi
 
 # 2. Artifact store next to the data (az:// is the container, not the account).

@@ -9,6 +9,15 @@
 # `zenml secret update NAME --KEY=VALUE` or `zenml artifact-store update NAME --KEY=VALUE`.
 set -euo pipefail
 
+# Secret values reach `zenml secret create` as owner-only files (`--KEY=@file`), never as
+# arguments: every user of the machine can read a command line (`ps`).
+SECRET_DIR=$(mktemp -d)
+trap 'rm -rf "$SECRET_DIR"' EXIT
+secret_file() {  # secret_file NAME VALUE: prints the path of a 0600 file holding VALUE
+    (umask 077 && printf '%s' "$2" >"$SECRET_DIR/$1")
+    printf '%s' "$SECRET_DIR/$1"
+}
+
 BUCKET="${LOOP_GCS_BUCKET:-annotation-loop}"              # holds <dataset>/batch_N/ and zenml-artifacts/
 KEY_FILE="${GOOGLE_APPLICATION_CREDENTIALS:?set GOOGLE_APPLICATION_CREDENTIALS to the key.json of README.md}"
 # Label Studio as the ZenML annotator sees it: scheme+host and port are separate settings.
@@ -21,7 +30,8 @@ LABEL_STUDIO_PORT="${LABEL_STUDIO_PORT:-443}"
 #    `token` value of ZenML's GCP secret schema (`@file` makes the CLI read the file).
 #    Leave the GCP secret out (and drop --authentication_secret below) where Application
 #    Default Credentials work: GKE/Vertex workload identity, `gcloud auth application-default login`.
-zenml secret create annotation-loop-label-studio --api_key="$LOOP_LABEL_STUDIO_API_KEY"
+zenml secret create annotation-loop-label-studio \
+    --api_key="@$(secret_file api_key "$LOOP_LABEL_STUDIO_API_KEY")"
 zenml secret create annotation-loop-gcp --token="@$KEY_FILE"
 
 # 2. Artifact store next to the data.

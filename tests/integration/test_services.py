@@ -1,10 +1,17 @@
 """The local services against the real binaries: reuse, health, credentials, stop."""
 
 import base64
+import json
 import os
 import signal
 import socket
+import stat
+import subprocess
+import sys
+import threading
 import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +25,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
+from pydantic import SecretStr
 
+from annotation_loop.demo_guard import require_own_label_studio_process
 from annotation_loop.errors import ServiceError
 from annotation_loop.services import (
     SERVICE_NAMES,
@@ -290,3 +299,113 @@ def test_a_service_started_with_other_settings_is_restarted(fresh_settings):
     restarted = changed.start()
     assert restarted.pid != pid and restarted.healthy
     assert changed.start().pid == restarted.pid, "same settings: reused"
+
+
+def test_label_studio_secrets_stay_off_command_lines_and_out_of_logs_and_other_users_reach(
+    fresh_settings: Settings,
+) -> None:
+    password, token = f"pw-{uuid.uuid4().hex}", uuid.uuid4().hex + "0" * 8
+    settings = fresh_settings.model_copy(
+        update={
+            "label_studio_password": SecretStr(password),
+            "label_studio_api_key": SecretStr(token),
+        }
+    )
+    start_services(settings, ["label_studio", "s3"])
+
+    for process in psutil.process_iter(["cmdline"]):
+        command_line = " ".join(process.info["cmdline"] or [])
+        assert password not in command_line and token not in command_line, process
+    service = LabelStudioServer(settings)
+    for written in (service.log_file, service.pid_file):
+        text = written.read_text()
+        assert password not in text and token not in text, written
+    # The secrets reached Label Studio all the same: the token is accepted, the password logs in.
+    assert label_studio_login(settings.label_studio_url, settings.label_studio_username, password)
+    assert not label_studio_login(settings.label_studio_url, settings.label_studio_username, "no")
+
+    # Its database (users, tokens), the S3 stand-in's data, logs, pid files: owner-only.
+    assert stat.S_IMODE(settings.state_dir.stat().st_mode) == 0o700
+    readable = [
+        path
+        for path in [settings.state_dir, *settings.state_dir.rglob("*")]
+        if not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) & 0o077
+    ]
+    assert not readable, f"group/world bits on {readable[:5]}"
+    assert (service.data_dir / "label_studio.sqlite3").exists()
+
+
+def label_studio_login(url: str, email: str, password: str) -> bool:
+    """Whether Label Studio's login form accepts `email` / `password`."""
+    with httpx.Client(base_url=url, trust_env=False, timeout=30) as browser:
+        browser.get("/user/login/")
+        answer = browser.post(
+            "/user/login/",
+            data={
+                "email": email,
+                "password": password,
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{url}/user/login/"},
+        )
+    return answer.status_code == 302
+
+
+def test_a_live_process_of_ours_is_not_label_studio_when_another_program_answers(
+    fresh_settings: Settings,
+) -> None:
+    """The pid file names a live process of ours, but another program's server answers
+    /health=UP on Label Studio's port: it is neither reused nor trusted by the demo."""
+    service = LabelStudioServer(fresh_settings)
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+    )
+    service.pid_file.parent.mkdir(parents=True)
+    service.pid_file.write_text(
+        json.dumps(
+            {
+                "pid": sleeper.pid,
+                "create_time": psutil.Process(sleeper.pid).create_time(),
+                "fingerprint": service._fingerprint(),
+            }
+        )
+    )
+    foreign = HTTPServer(("127.0.0.1", fresh_settings.label_studio_port), AnswersUp)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        assert service.status().running and not service.status().healthy
+        with pytest.raises(ServiceError) as error:
+            require_own_label_studio_process(fresh_settings)
+        assert "\n" not in str(error.value)
+        with pytest.raises(ServiceError, match="answered by another program") as error:
+            service.start(timeout=60)
+        assert "\n" not in str(error.value)
+        assert sleeper.wait(timeout=10) is not None, "our stray process was stopped"
+    finally:
+        foreign.shutdown()
+        foreign.server_close()
+        sleeper.kill()
+
+
+class AnswersUp(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "UP"}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_foreign_label_studio_on_the_port_is_never_started_on(fresh_settings: Settings) -> None:
+    foreign = HTTPServer(("127.0.0.1", fresh_settings.label_studio_port), AnswersUp)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ServiceError, match="used by another program") as error:
+            start_services(fresh_settings, ["label_studio"])
+        assert "\n" not in str(error.value)
+        assert not LabelStudioServer(fresh_settings).status().healthy
+    finally:
+        foreign.shutdown()
+        foreign.server_close()

@@ -323,6 +323,31 @@ def test_stack_script_matches_what_run_py_registers(cloud: str) -> None:
     }
 
 
+# Keys of ZenML's secret schemas whose values are secret (an access key id or account name is not).
+SECRET_VALUES = {
+    "api_key",
+    "aws_secret_access_key",
+    "connection_string",
+    "account_key",
+    "sas_token",
+}
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_stack_scripts_pass_secret_values_as_files_not_arguments(cloud: str) -> None:
+    script = CLOUD_CONFIG / cloud / "stack.sh"
+    passed = {
+        key: value
+        for args in zenml_commands(script)
+        if args[:2] == ["secret", "create"]
+        for key, value in options(args).items()
+        if key in SECRET_VALUES
+    }
+    assert passed, "the script creates no secret"
+    # `--key=@file`: the zenml CLI reads the value from the file, so `ps` shows only its path.
+    assert all(value.startswith("@") for value in passed.values()), passed
+
+
 def known_components(script: Path) -> dict[str, set[str]]:
     """Components a remote script may put in a stack: its own, and its cloud's stack.sh's."""
     known: dict[str, set[str]] = {"orchestrator": {"default"}}
@@ -372,3 +397,23 @@ def test_gpu_settings_are_valid_for_the_flavor_the_script_registers(
             assert (component_type, flavor_name) in registered, f"remote.sh registers no {key}"
             if component_type == "step_operator":
                 assert step["step_operator"] == registered[(component_type, flavor_name)]
+
+
+# -- Label Studio's read-only credentials ------------------------------------------------------
+def test_label_studios_read_only_credentials_are_settings_documented_with_their_policy() -> None:
+    """The variables the sync reads for Label Studio are Settings fields (so `.env` works and
+    a retraining run inherits them), and each cloud's README names them and the policy the
+    warning points to, which exists."""
+    from annotation_loop.credentials import LABEL_STUDIO_READ_ONLY
+
+    readmes = {"s3": "aws/README.md", "gs": "gcp/README.md"}
+    assert set(LABEL_STUDIO_READ_ONLY) == set(readmes)
+    for protocol, option in LABEL_STUDIO_READ_ONLY.items():
+        assert (PROJECT_ROOT / option.policy).is_file()
+        readme = (CLOUD_CONFIG / readmes[protocol]).read_text()
+        assert Path(option.policy).name in readme
+        for variable in option.variables:
+            assert variable.removeprefix("LOOP_").lower() in Settings.model_fields
+            assert variable in readme
+    azure = (CLOUD_CONFIG / "azure/README.md").read_text()
+    assert "no read-only" in azure.replace("\n", " ")

@@ -4,6 +4,8 @@ import pytest
 
 from annotation_loop.credentials import (
     azure_account,
+    is_stand_in,
+    label_studio_environment,
     parse_azure_connection_string,
     read_service_account_json,
 )
@@ -72,3 +74,39 @@ def test_cloud_credentials_validate_before_anything_is_written(tmp_path):
     local = Settings(local_azure=True)
     assert "connection_string" in cloud_credentials("azure", local)
     assert cloud_credentials("gcp", Settings()) == {}
+
+
+def test_label_studio_gets_its_read_only_keys_in_place_of_the_loops():
+    loop = {"AWS_ACCESS_KEY_ID": "loop-id", "AWS_SECRET_ACCESS_KEY": "loop-secret"}
+    env, read_only = label_studio_environment(loop, "s3")
+    assert (env["AWS_ACCESS_KEY_ID"], read_only) == ("loop-id", False)
+
+    own = {
+        **loop,
+        "LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID": "ls-id",
+        "LOOP_LABEL_STUDIO_AWS_SECRET_ACCESS_KEY": "ls-secret",
+    }
+    env, read_only = label_studio_environment(own, "s3")
+    assert read_only
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("ls-id", "ls-secret")
+
+    key_file = {"LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS": "/keys/ls.json"}
+    env, read_only = label_studio_environment(key_file, "gs")
+    assert read_only and env["GOOGLE_APPLICATION_CREDENTIALS"] == "/keys/ls.json"
+    # Azure has no read-only option in Label Studio 1.23; S3's variables do not leak into it.
+    assert label_studio_environment(own, "az")[1] is False
+
+
+def test_half_of_label_studios_key_pair_is_refused():
+    with pytest.raises(ConfigurationError, match="set both") as error:
+        label_studio_environment({"LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID": "ls-id"}, "s3")
+    assert "\n" not in str(error.value)
+
+
+def test_only_loopback_endpoints_are_stand_ins():
+    assert is_stand_in("http://127.0.0.1:8333")
+    assert is_stand_in("http://localhost:4443")
+    assert is_stand_in("http://127.0.0.1:10000/devstoreaccount1")
+    assert not is_stand_in(None)  # the cloud itself
+    assert not is_stand_in("https://minio.internal:9000")
+    assert not is_stand_in("https://acct.blob.core.windows.net")
