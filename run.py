@@ -35,7 +35,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def load_settings() -> Settings:
     """Settings, plus the process environment ZenML and the storage clients read."""
+    from annotation_loop.private_files import OWNER_ONLY_UMASK, private_dir
+
     settings = Settings()
+    # What this process writes (ZenML's store with its secrets, logs, artifacts) is its
+    # owner's only, and so is the state folder it lives in.
+    os.umask(OWNER_ONLY_UMASK)
+    private_dir(settings.state_dir)
     # Before zenml is imported: keep ZenML's state inside the project, make no calls home.
     os.environ.setdefault("ZENML_CONFIG_PATH", str(settings.zenml_config_path))
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
@@ -107,6 +113,26 @@ def run_pipeline(pipeline: Any, **params: Any) -> Any:
         raise
 
 
+def under_lease(command: str) -> Callable[[F], F]:
+    """Runs `run_training` or `run_inference` holding its lease (per model / per Label Studio
+    project, in the ZenML store every machine running the loop shares): a second run at once
+    waits up to LOOP_LEASE_WAIT seconds for the first, then stops with one line."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(cloud: str, settings: Settings, rerun: bool, **options: Any) -> Any:
+            from annotation_loop.leases import command_lease
+
+            lease = command_lease(command, cloud, settings)
+            with lease.held(settings.lease_wait, functools.partial(click.echo, err=True)):
+                return func(cloud, settings, rerun, **options)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@under_lease("train")
 def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome:
     from zenml import Model
 
@@ -171,7 +197,10 @@ def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome
     )
 
 
-def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutcome:
+@under_lease("inference")
+def run_inference(
+    cloud: str, settings: Settings, rerun: bool, batch: str | None = None
+) -> InferenceOutcome:
     from zenml import Model
     from zenml.enums import ModelStages
 
@@ -195,7 +224,7 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
     project_id = ensure_project(client, store, settings.project_name, settings.labels, task_type)
     previous_index = latest_task_index(client.url, project_id)
     synced = refresh_task_index(client, project_id, previous_index).batches()
-    batch = choose_batch(store, batches, synced, rerun)
+    batch = choose_batch(store, batches, synced, rerun, requested=batch)
     if batch is None:
         return InferenceOutcome(
             f"Every batch under {store.source.dataset_uri} is synced already: add the next "
@@ -228,6 +257,11 @@ def run_inference(cloud: str, settings: Settings, rerun: bool) -> InferenceOutco
             f"({predicted.already_predicted} tasks had them already)"
             if predicted.model_version
             else "no pre-annotations (no production model yet)"
+        )
+        + (
+            f"; {len(report.problems)} problems, e.g. {report.problems[0]}"
+            if report.problems
+            else ""
         )
         + f"; {client.project_url(project_id)}",
         batch=batch,
@@ -270,15 +304,14 @@ def stand_ins(clouds: tuple[str, ...]) -> tuple[str, ...]:
 @user_errors
 def up(clouds: tuple[str, ...]) -> None:
     """Start the local Label Studio and cloud stand-ins; reuse them if already up."""
+    from annotation_loop.demo_guard import local_login, require_demo_label_studio
     from annotation_loop.services import start_services
 
     settings = load_settings()
+    require_demo_label_studio(settings, "up")
     for status in start_services(settings, stand_ins(clouds)):
         click.echo(f"{status.name}: {status.url} (pid {status.pid}, log {status.log_file})")
-    click.echo(
-        f"Label Studio login: {settings.label_studio_username} / "
-        f"{settings.label_studio_password.get_secret_value()}"
-    )
+    click.echo(f"Label Studio login: {local_login(settings)}")
 
 
 @cli.command()
@@ -323,15 +356,25 @@ def cloud_command(cloud: str) -> click.Command:
         is_flag=True,
         help="Training: continue from the production model. Inference: next unsynced batch.",
     )
+    @click.option(
+        "--batch",
+        default=None,
+        help="Inference: this batch (e.g. batch_2), synced again if it was: only what it lacks "
+        "is added.",
+    )
     @task_option
     @user_errors
-    def command(mode: str | None, rerun: bool, task: str | None) -> None:
+    def command(mode: str | None, rerun: bool, batch: str | None, task: str | None) -> None:
         if mode is None:
             raise click.UsageError("choose --train or --inference")
+        if batch is not None and mode != "inference":
+            raise click.UsageError("--batch goes with --inference")
         use_task(task)
         settings = load_settings()
-        runner = run_training if mode == "train" else run_inference
-        click.echo(runner(cloud, settings, rerun).message)
+        if mode == "train":
+            click.echo(run_training(cloud, settings, rerun).message)
+        else:
+            click.echo(run_inference(cloud, settings, rerun, batch=batch).message)
 
     command.__doc__ = f"Run the loop on the {cloud!r} stack."
     return click.command(name=cloud)(command)
@@ -377,6 +420,11 @@ def demo(cloud: str, task: str | None, batches: int, batch_size: int) -> None:
     show_default=True,
     help="Seconds without new annotations before that run starts.",
 )
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve without authentication (only with a loopback --host and --url).",
+)
 @user_errors
 def serve(
     cloud: str,
@@ -386,12 +434,14 @@ def serve(
     url: str | None,
     retrain_after: int,
     quiet_period: float,
+    no_auth: bool,
 ) -> None:
     """Serve the production model to Label Studio as its ML backend, and retrain on new labels.
 
-    Connects the backend to the project, so every task an annotator opens gets a
-    pre-annotation; Label Studio's webhooks count new annotations and start
-    `run.py CLOUD --train --rerun` in the background past --retrain-after.
+    Connects the backend to the project with basic auth (LOOP_BACKEND_USER and
+    LOOP_BACKEND_PASSWORD, or credentials of its own kept in the state folder), so every task
+    an annotator opens gets a pre-annotation; past --retrain-after new annotations it starts
+    `run.py CLOUD --train --rerun` in the background.
     """
     use_task(task)
     backend_server(
@@ -402,6 +452,7 @@ def serve(
         url or f"http://{host}:{port}",
         retrain_after,
         quiet_period,
+        authenticate=not no_auth,
     ).run()
 
 
@@ -413,21 +464,34 @@ def backend_server(
     url: str,
     retrain_after: int,
     quiet_period: float,
+    authenticate: bool = True,
 ) -> Any:
-    """The ML backend's server, ready to `run()`; once up, it connects itself to the project."""
+    """The ML backend's server, ready to `run()`; once up, it connects itself to the project.
+    Without `authenticate` it answers anyone, so it may only listen on loopback."""
     import threading
     import time
 
     import uvicorn
 
+    from annotation_loop.errors import LabelStudioUnreachable
+    from annotation_loop.leases import training_lease
     from annotation_loop.ml_backend import ModelHolder, create_app
+    from annotation_loop.ml_backend.annotation_watch import POLL_INTERVAL_S, AnnotationWatch
+    from annotation_loop.ml_backend.auth import (
+        WEBHOOK_SECRET_HEADER,
+        backend_credentials,
+        check_exposure,
+    )
+    from annotation_loop.ml_backend.limits import RequestLimits
     from annotation_loop.ml_backend.zenml_source import ZenMLModelSource
     from annotation_loop.model_registry import label_studio_from_stack
-    from annotation_loop.retraining import RetrainingTrigger, subprocess_launcher
+    from annotation_loop.retraining import RetrainingTrigger, run_record_path, subprocess_launcher
     from annotation_loop.storage import ObjectStore
     from annotation_loop.sync import ensure_project
     from annotation_loop.task_types import get_task_type
 
+    check_exposure(host, url, authenticate)
+    credentials = backend_credentials(settings) if authenticate else None
     task_type = get_task_type(settings.task)
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
@@ -446,12 +510,24 @@ def backend_server(
             ),
             threshold=retrain_after,
             quiet_period_s=quiet_period,
+            timeout_s=settings.retrain_timeout,
+            running_elsewhere=training_lease(settings.model_name, "run.py serve").holder,
+            record_path=run_record_path(settings.state_dir, settings.model_name),
         )
         if retrain_after > 0
         else None
     )
+    watch = (
+        AnnotationWatch(lambda: client.annotation_count(project_id), trigger.record)
+        if trigger
+        else None
+    )
+    limits = RequestLimits()
+    app = create_app(
+        holder, store, project_id, credentials, trigger=trigger, watch=watch, limits=limits
+    )
     server = uvicorn.Server(
-        uvicorn.Config(create_app(holder, store, trigger), host=host, port=port)
+        uvicorn.Config(app, host=host, port=port, limit_concurrency=limits.max_connections)
     )
 
     def connect_when_up() -> None:
@@ -463,14 +539,24 @@ def backend_server(
         try:
             served = holder.served
             version = served.model_version if served else None
-            client.connect_ml_backend(project_id, url, title=version or "annotation-loop")
+            client.connect_ml_backend(
+                project_id,
+                url,
+                title=version or "annotation-loop",
+                basic_auth=(
+                    (credentials.user, credentials.password.get_secret_value())
+                    if credentials
+                    else None
+                ),
+            )
             client.use_predictions_of(project_id, version)
         except LoopError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             server.should_exit = True
             return
         click.echo(
-            f"ML backend {url} connected to {client.project_url(project_id)}, serving "
+            f"ML backend {url} connected to {client.project_url(project_id)} with "
+            f"{'basic auth' if credentials else 'no authentication'}, serving "
             f"{served.model_version if served else 'nothing yet (no production model)'}"
             + (
                 f"; retraining after {retrain_after} new annotations and {quiet_period:g} s quiet"
@@ -478,6 +564,26 @@ def backend_server(
                 else ""
             )
         )
+        if credentials is None:
+            return
+        # After the backend: Label Studio may have made a webhook there itself, without the
+        # secret header, and the connection proved the API key may change the project.
+        webhook_url = f"{url.rstrip('/')}/webhook"
+        try:
+            client.ensure_webhook(
+                project_id,
+                webhook_url,
+                {WEBHOOK_SECRET_HEADER: credentials.webhook_secret.get_secret_value()},
+            )
+        except LabelStudioUnreachable as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+        except LoopError:
+            # Counting does not need it: it only makes the count come sooner.
+            click.echo(
+                f"Label Studio refused a webhook to {webhook_url} (its SSRF protection refuses "
+                "loopback and private addresses): new annotations are counted every "
+                f"{POLL_INTERVAL_S:g} s"
+            )
 
     threading.Thread(target=connect_when_up, name="connect-backend", daemon=True).start()
     return server
@@ -539,11 +645,20 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     from zenml.client import Client
 
     from annotation_loop import demo
+    from annotation_loop.demo_guard import (
+        local_login,
+        require_demo_label_studio,
+        require_own_label_studio_process,
+        require_project_zenml_store,
+    )
     from annotation_loop.model_registry import label_studio_from_stack
     from annotation_loop.services import start_services
     from annotation_loop.storage import ObjectStore
     from annotation_loop.task_types import get_task_type
 
+    # Before anything is started, written or deleted.
+    require_demo_label_studio(settings, "demo")
+    require_project_zenml_store(settings)
     task_type = get_task_type(settings.task)
     start_services(settings, STAND_INS[cloud])
     store = ObjectStore(settings.data_source(cloud))
@@ -558,6 +673,7 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
+    require_own_label_studio_process(settings)
     label_config = task_type.label_config(settings.labels)
     client.delete_project(client.get_or_create_project(settings.project_name, label_config))
     with contextlib.suppress(KeyError):
@@ -593,8 +709,7 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     click.echo(
         "Open the project: "
         f"{client.project_url(client.get_or_create_project(settings.project_name, label_config))} "
-        f"(login {settings.label_studio_username} / "
-        f"{settings.label_studio_password.get_secret_value()})"
+        f"(login {local_login(settings)})"
     )
 
 

@@ -15,22 +15,20 @@ every request recounts all the project's tasks (5k tasks: ~700/s in chunks of 2,
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from itertools import islice
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from tqdm import tqdm
 
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
+from annotation_loop.uris import is_loopback_url
 
 logger = logging.getLogger(__name__)
 # httpx logs every request at INFO, which ZenML's step logs would show: thousands of lines
@@ -40,10 +38,25 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 T = TypeVar("T")
 R = TypeVar("R")
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
-# After an import chunk failed in doubt: how long to wait for Label Studio to answer again
-# (a restart takes 5-10 s), and how often to resume the chunk before giving up.
-RECOVERY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+# After an import chunk failed in doubt, and between the pages of a bulk read: how long to
+# wait for Label Studio to answer again (a restart takes 5-10 s, longer on a busy machine),
+# so that a restart costs a long import or fetch nothing.
+RECOVERY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 CHUNK_ATTEMPTS = 3
+# The JSON body of one import request (tasks or predictions), at most. Label Studio 1.23
+# refuses a body over its DATA_UPLOAD_MAX_MEMORY_SIZE (250 MiB unless set; the answer is an
+# HTTP 500 "You cannot access body after reading from request's data stream"), its Docker
+# image's nginx allows 200 MB, and the server holds the parsed body, several times its size,
+# in memory. 16 MiB keeps well below all of them while 50k image tasks (~7 MB) still go in
+# one request.
+IMPORT_MAX_BYTES = 16 * 1024 * 1024
+# How far before the watermark an annotation fetch starts. Label Studio stamps a task's
+# `updated_at` when a change is saved but the change is seen only once its transaction
+# commits: a change stamped just before a fetch's newest task and committed after that
+# fetch would fall behind the watermark. A bulk action (e.g. annotations from predictions
+# over a whole project) holds its transaction for minutes; the tasks re-read in this window
+# cost little and merge as unchanged.
+LATE_COMMIT_OVERLAP = timedelta(minutes=10)
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"  # the labelling stream: lowest prediction score first
 # Failures after which the server may have acted on the request: only requests that are
 # safe to repeat are retried on them.
@@ -56,6 +69,9 @@ ANSWERED_FAILURES = (
 # Failures where the request never reached the server: every request is retried on them.
 UNANSWERED_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What a proxy in front of Label Studio answers while the server is down, restarting or slow:
+# the server may or may not have acted on the request, so a create is in doubt.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
 # Data Manager datetime filters parse exactly this format (naive, UTC).
 DM_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Data Manager truncates its text columns (e.g. predictions_model_versions) to this length.
@@ -157,20 +173,24 @@ class LabelStudioClient:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        json_content: bytes | None = None,
         repeatable: bool,
         missing_ok: bool = False,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
         timeout: float | None = None,
     ) -> Any:
         """One API call; returns the decoded JSON body (None when empty, or on 404 with
-        `missing_ok`).
+        `missing_ok`). The body is `json_body`, or `json_content`: JSON already encoded.
 
         `repeatable`: the call may be repeated after the server got it (reads, updates,
         deletes); it is retried on dropped connections, timeouts and 5xx. Other calls
         (creates, imports) are retried only when the request never reached the server, so a
-        retry cannot create anything twice. `timeout` replaces the client's own.
+        retry cannot create anything twice; when it may have (a dropped answer, a proxy's
+        502/503/504) they raise `LabelStudioUnreachable` at once, for the caller to check
+        what was created. `timeout` replaces the client's own.
         """
         delays = list(retry_delays)
+        headers = {"Content-Type": "application/json"} if json_content is not None else None
         while True:
             try:
                 response = self._http.request(
@@ -178,6 +198,8 @@ class LabelStudioClient:
                     path,
                     params=params,
                     json=json_body,
+                    content=json_content,
+                    headers=headers,
                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
                 )
             except UNANSWERED_FAILURES as exc:
@@ -187,11 +209,17 @@ class LabelStudioClient:
                 if not repeatable:
                     raise self._unreachable(f"{failure}; not retried") from None
             else:
-                if missing_ok and response.status_code == 404:
+                status = response.status_code
+                if missing_ok and status == 404:
                     return None
-                if not (delays and repeatable and response.status_code in RETRY_STATUSES):
+                gateway = status in GATEWAY_STATUSES
+                if gateway and not repeatable:
+                    raise self._unreachable(f"HTTP {status} during {method} {path}; not retried")
+                # Past its retries, a server error is reported with its detail; a proxy's
+                # answer means the server itself is not reachable.
+                if not (repeatable and status in RETRY_STATUSES and (delays or gateway)):
                     return self._decode(method, path, response)
-                failure = f"HTTP {response.status_code}"
+                failure = f"HTTP {status}"
             if not delays:
                 raise self._unreachable(failure)
             delay = delays.pop(0)
@@ -258,7 +286,12 @@ class LabelStudioClient:
             params["include"] = include
         # A page past the end is a 404.
         body = self._request(
-            "GET", "/api/tasks/", params=params, repeatable=True, missing_ok=page > 1
+            "GET",
+            "/api/tasks/",
+            params=params,
+            repeatable=True,
+            missing_ok=page > 1,
+            retry_delays=RECOVERY_DELAYS_S,
         )
         return body if body is not None else {"tasks": []}
 
@@ -392,7 +425,7 @@ class LabelStudioClient:
             "presign": presign,
             "use_blob_urls": False,
         }
-        if endpoint_url and not _is_loopback(endpoint_url):
+        if endpoint_url and not is_loopback_url(endpoint_url):
             body["s3_endpoint"] = endpoint_url
         created = self._request("POST", "/api/storages/s3/", json_body=body, repeatable=False)
         return int(created["id"])
@@ -540,41 +573,81 @@ class LabelStudioClient:
             raise LoopError(f"{failure} ({exc})") from None
         return int(created["id"])
 
-    def connect_ml_backend(self, project_id: int, url: str, title: str) -> int:
-        """Connects the ML backend at `url` to the project, titled `title` (an existing
-        connection to the same URL is kept and retitled). Label Studio calls its /health and
-        /setup first and refuses a backend that fails them.
+    def connect_ml_backend(
+        self, project_id: int, url: str, title: str, basic_auth: tuple[str, str] | None
+    ) -> int:
+        """Connects the ML backend at `url` to the project, titled `title`, with `basic_auth`
+        (user, password; None: none); an existing connection to the same URL is kept and
+        updated. Label Studio calls its /health and /setup first, with those credentials, and
+        refuses a backend that fails them.
 
         Title it with the served model version: a project's `model_version` may only name a
         connected backend's title or a version that has predictions."""
-        backends = self._request("GET", "/api/ml", params={"project": project_id}, repeatable=True)
-        for backend in backends:
-            if backend["url"].rstrip("/") == url.rstrip("/"):
-                if backend["title"] != title:
-                    self._request(
-                        "PATCH",
-                        f"/api/ml/{backend['id']}",
-                        json_body={"title": title},
-                        repeatable=True,
-                    )
-                return int(backend["id"])
+        body: dict[str, Any] = {"project": project_id, "url": url, "title": title}
+        if basic_auth is None:
+            # Label Studio sends basic auth whenever it has a user and a password, whatever
+            # the method; an empty password would fail its check on a new backend.
+            body.update(auth_method="NONE", basic_auth_user="")
+        else:
+            user, password = basic_auth
+            body.update(auth_method="BASIC_AUTH", basic_auth_user=user, basic_auth_pass=password)
+        existing = self._ml_backend_at(project_id, url)
         try:
-            created = self._request(
-                "POST",
-                "/api/ml",
-                json_body={"project": project_id, "url": url, "title": title},
-                repeatable=False,
-            )
+            if existing is not None:
+                # Label Studio 1.23 checks the backend again on every update, and fails (500)
+                # unless the update names the project and URL.
+                self._request("PATCH", f"/api/ml/{existing}", json_body=body, repeatable=True)
+                return existing
+            created = self._request("POST", "/api/ml", json_body=body, repeatable=False)
+            return int(created["id"])
         except LabelStudioUnreachable:
             raise
         except LoopError as exc:  # 403 included: that is also how SSRF protection refuses
+            # Label Studio 1.23 saves a new backend, then answers 403 when its SSRF protection
+            # refuses the webhook it makes for it: the backend is connected all the same.
+            connected = None if existing is not None else self._ml_backend_at(project_id, url)
+            if connected is not None:
+                return connected
             raise LoopError(
-                f"Label Studio refused the ML backend at {url} ({exc}): it must reach that URL "
-                "(a loopback or private address needs USE_DEFAULT_BANNED_SUBNETS=false on its "
-                "server) and the project's label config must fit the model (the backend's log "
-                "says)"
+                f"Label Studio refused the ML backend at {url} ({exc}): serve it on an address "
+                "Label Studio may reach (--host, --url) and check that the project's label "
+                "config fits the model (the backend's log says)"
             ) from None
+
+    def _ml_backend_at(self, project_id: int, url: str) -> int | None:
+        backends = self._request("GET", "/api/ml", params={"project": project_id}, repeatable=True)
+        return next(
+            (int(b["id"]) for b in backends if b["url"].rstrip("/") == url.rstrip("/")), None
+        )
+
+    def ensure_webhook(self, project_id: int, url: str, headers: dict[str, str]) -> int:
+        """The project's webhook to `url`, sending every event with its payload and `headers`:
+        created, or updated if one goes there. Raises LoopError if Label Studio refuses it
+        (its SSRF protection refuses loopback and private addresses)."""
+        body = {
+            "project": project_id,
+            "url": url,
+            "headers": headers,
+            "send_payload": True,
+            "send_for_all_actions": True,
+            "is_active": True,
+        }
+        hooks = self._request(
+            "GET", "/api/webhooks/", params={"project": project_id}, repeatable=True
+        )
+        for hook in hooks:
+            if hook["url"] == url and hook.get("project") == project_id:
+                self._request(
+                    "PATCH", f"/api/webhooks/{hook['id']}/", json_body=body, repeatable=True
+                )
+                return int(hook["id"])
+        created = self._request("POST", "/api/webhooks/", json_body=body, repeatable=False)
         return int(created["id"])
+
+    def annotation_count(self, project_id: int) -> int:
+        """The project's annotations that label something (skipped tasks' excluded)."""
+        project = self._request("GET", f"/api/projects/{project_id}/", repeatable=True)
+        return int(project["total_annotations_number"]) - int(project["skipped_annotations_number"])
 
     def use_predictions_of(self, project_id: int, model_version: str | None) -> None:
         """Annotators see `model_version`'s predictions (None: keep the project's choice), and
@@ -625,9 +698,11 @@ class LabelStudioClient:
         tasks the loop did not create)."""
         for task in self._tasks_by_id(project_id, include="id,data", filters=[], after_id=after_id):
             data = task["data"]
+            content_hash = data.get("content_hash")
             yield TaskRef(
                 id=int(task["id"]),
-                content_hash=str(data.get("content_hash") or ""),
+                # A task imported by hand may carry anything there; only the loop's own count.
+                content_hash=content_hash if isinstance(content_hash, str) else "",
                 uri=str(data.get("uri", "")),
                 batch=str(data.get("batch", "")),
             )
@@ -652,9 +727,14 @@ class LabelStudioClient:
         return int(page["total"])
 
     def import_tasks(
-        self, project_id: int, tasks: Sequence[dict[str, Any]], chunk_size: int = 5000
+        self,
+        project_id: int,
+        tasks: Sequence[dict[str, Any]],
+        chunk_size: int = 5000,
+        max_bytes: int = IMPORT_MAX_BYTES,
     ) -> list[int]:
-        """Creates one task per data dict, in bulk; returns their ids in order.
+        """Creates one task per data dict, in bulk (requests of at most `chunk_size` tasks
+        and `max_bytes` of JSON); returns their ids in order.
 
         Each dict carries a `content_hash`: after a chunk failed in doubt (the connection
         dropped once the server had it), the tasks that made it are found by it and only
@@ -671,14 +751,13 @@ class LabelStudioClient:
 
         return self._in_chunks(
             tasks,
-            None,
-            chunk_size,
-            "tasks",
-            lambda chunk: self._request(
+            _Chunking("tasks", len(tasks), chunk_size, max_bytes),
+            lambda data: {"data": data},
+            lambda _, body: self._request(
                 "POST",
                 f"/api/projects/{project_id}/import",
                 params={"return_task_ids": "true"},
-                json_body=[{"data": data} for data in chunk],
+                json_content=body,
                 repeatable=False,
             )["task_ids"],
             already_created,
@@ -690,27 +769,21 @@ class LabelStudioClient:
         predictions: Iterable[PredictionIn],
         chunk_size: int = 5000,
         total: int | None = None,
+        max_bytes: int = IMPORT_MAX_BYTES,
     ) -> int:
-        """Pushes predictions in bulk, a chunk at a time as `predictions` yields them (`total`:
-        how many, for the progress bar); returns how many Label Studio created.
+        """Pushes predictions in bulk, a chunk at a time as `predictions` yields them (at most
+        `chunk_size` and `max_bytes` of JSON per request; `total`: how many, for the progress
+        bar); returns how many Label Studio created.
 
         After a chunk failed in doubt, the tasks that now hold their prediction's model
         version are left out of the resend, so no task gets the same prediction twice.
         """
 
-        def send(chunk: Sequence[PredictionIn]) -> list[bool]:
+        def send(chunk: Sequence[PredictionIn], body: bytes) -> list[bool]:
             created = self._request(
                 "POST",
                 f"/api/projects/{project_id}/import/predictions",
-                json_body=[
-                    {
-                        "task": p.task_id,
-                        "result": p.result,
-                        "score": p.score,
-                        "model_version": p.model_version,
-                    }
-                    for p in chunk
-                ],
+                json_content=body,
                 repeatable=False,
             )["created"]
             return [position < created for position in range(len(chunk))]
@@ -728,53 +801,61 @@ class LabelStudioClient:
                 if p.task_id in holding[p.model_version]
             }
 
-        return sum(
-            self._in_chunks(predictions, total, chunk_size, "predictions", send, already_created)
-        )
+        def encode(p: PredictionIn) -> dict[str, Any]:
+            return {
+                "task": p.task_id,
+                "result": p.result,
+                "score": p.score,
+                "model_version": p.model_version,
+            }
+
+        if total is None and isinstance(predictions, Sized):
+            total = len(predictions)
+        chunking = _Chunking("predictions", total, chunk_size, max_bytes)
+        return sum(self._in_chunks(predictions, chunking, encode, send, already_created))
 
     def _in_chunks(
         self,
         items: Iterable[T],
-        total: int | None,
-        chunk_size: int,
-        unit: str,
-        send: Callable[[Sequence[T]], list[R]],
+        chunking: _Chunking,
+        encode: Callable[[T], Any],
+        send: Callable[[Sequence[T], bytes], list[R]],
         already_created: Callable[[Sequence[T]], dict[int, R]],
     ) -> list[R]:
-        """`send`s the items in chunks, taken from `items` as they go (`total` of them, for
-        the progress bar; a sized `items` tells it itself); one result per item, in order.
+        """`send`s the items in chunks, taken from `items` as they go; one result per item,
+        in order. `send` gets a chunk and its request body: the JSON array of the items'
+        `encode`d forms.
 
         A chunk that failed in doubt is resumed once Label Studio answers again:
         `already_created(chunk)` maps the positions of the items that made it to their
         results, and only the others are sent again.
         """
         results: list[R] = []
-        if total is None and isinstance(items, Sized):
-            total = len(items)
-        stream = iter(items)
         with tqdm(
-            total=total,
-            unit=unit,
-            desc=f"Label Studio: import {unit}",
-            disable=total is not None and total <= chunk_size,
+            total=chunking.total,
+            unit=chunking.unit,
+            desc=f"Label Studio: import {chunking.unit}",
+            disable=chunking.total is not None and chunking.total <= chunking.max_items,
         ) as progress:
-            while chunk := list(islice(stream, chunk_size)):
-                results.extend(self._send_resumably(chunk, unit, send, already_created))
+            for chunk in json_chunks(items, encode, chunking.max_items, chunking.max_bytes):
+                results.extend(self._send_resumably(chunk, chunking.unit, send, already_created))
                 progress.update(len(chunk))
         return results
 
     def _send_resumably(
         self,
-        chunk: Sequence[T],
+        chunk: Sequence[tuple[T, bytes]],
         unit: str,
-        send: Callable[[Sequence[T]], list[R]],
+        send: Callable[[Sequence[T], bytes], list[R]],
         already_created: Callable[[Sequence[T]], dict[int, R]],
     ) -> list[R]:
         done: dict[int, R] = {}
+        items = [item for item, _ in chunk]
         pending = list(range(len(chunk)))
         for attempt in range(1, CHUNK_ATTEMPTS + 1):
             try:
-                done.update(zip(pending, send([chunk[i] for i in pending]), strict=True))
+                body = json_array(chunk[i][1] for i in pending)
+                done.update(zip(pending, send([items[i] for i in pending], body), strict=True))
                 break
             except LabelStudioUnreachable:
                 if attempt == CHUNK_ATTEMPTS:
@@ -790,7 +871,7 @@ class LabelStudioClient:
                     repeatable=True,
                     retry_delays=RECOVERY_DELAYS_S,
                 )
-                made_it = already_created([chunk[i] for i in pending])
+                made_it = already_created([items[i] for i in pending])
                 done.update((pending[position], result) for position, result in made_it.items())
                 pending = [i for position, i in enumerate(pending) if position not in made_it]
                 if not pending:
@@ -798,9 +879,15 @@ class LabelStudioClient:
         return [done[i] for i in range(len(chunk))]
 
     def iter_tasks_updated_since(
-        self, project_id: int, since: datetime | None, page_size: int = 1000
+        self,
+        project_id: int,
+        since: datetime | None,
+        page_size: int = 1000,
+        overlap: timedelta = LATE_COMMIT_OVERLAP,
     ) -> Iterator[LabelledTask]:
-        """Tasks changed after `since` (all annotated tasks when None), oldest change first.
+        """Tasks changed after `since` minus `overlap` (all annotated tasks when `since` is
+        None), oldest change first. The overlap catches changes committed late (see
+        LATE_COMMIT_OVERLAP); the tasks it re-reads are the caller's to de-duplicate.
 
         Annotation creates, updates, skips and deletes bump a task's `updated_at`;
         prediction imports do not. A task annotated before is returned when it has lost its
@@ -809,7 +896,8 @@ class LabelStudioClient:
         rather than being skipped: the newest `updated_at` seen is a safe next `since`.
         """
         since = _utc(since) if since is not None else None
-        cursor = since
+        start = since - overlap if since is not None else None
+        cursor = start
         seen_at_cursor: set[int] = set()
         page = 1
         while True:
@@ -822,7 +910,7 @@ class LabelStudioClient:
             )["tasks"]
             for task in tasks:
                 updated_at = _parse_time(task["updated_at"])
-                if task["id"] in seen_at_cursor or (since is not None and updated_at <= since):
+                if task["id"] in seen_at_cursor or (start is not None and updated_at <= start):
                     continue
                 yield LabelledTask(
                     id=int(task["id"]),
@@ -897,45 +985,82 @@ class LabelStudioClient:
         self._request("DELETE", f"/api/projects/{project_id}/", repeatable=True, missing_ok=True)
 
 
+@dataclass(frozen=True)
+class _Chunking:
+    """How an import is cut into requests."""
+
+    unit: str  # what is imported, for the progress bar: "tasks"
+    total: int | None  # how many, if known
+    max_items: int
+    max_bytes: int
+
+
+def json_chunks(
+    items: Iterable[T], encode: Callable[[T], Any], max_items: int, max_bytes: int
+) -> Iterator[list[tuple[T, bytes]]]:
+    """The items with their JSON, `encode`d and serialized as httpx would, in runs of at
+    most `max_items` whose JSON array is at most `max_bytes` long (an item longer than that
+    goes alone). Taken from `items` as they go: a run is handed on as soon as it is full."""
+    chunk: list[tuple[T, bytes]] = []
+    size = 1  # "[" and, per item, its JSON and "," or "]"
+    for item in items:
+        encoded = json.dumps(
+            encode(item), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+        if chunk and size + len(encoded) + 1 > max_bytes:
+            yield chunk
+            chunk, size = [], 1
+        chunk.append((item, encoded))
+        size += len(encoded) + 1
+        if len(chunk) >= max_items:
+            yield chunk
+            chunk, size = [], 1
+    if chunk:
+        yield chunk
+
+
+def json_array(encoded: Iterable[bytes]) -> bytes:
+    """A JSON array of already encoded items."""
+    return b"[" + b",".join(encoded) + b"]"
+
+
 def _id_filter(operator: str, task_id: int) -> dict[str, Any]:
     """A Data Manager filter item comparing task ids with `operator` ("greater", ...)."""
     return {"filter": "filter:tasks:id", "operator": operator, "type": "Number", "value": task_id}
 
 
 def _changed_filters(cursor: datetime | None, since: datetime | None) -> dict[str, Any]:
-    """(updated_at >= cursor) AND (annotated OR skipped OR created by `since`), written as
-    Data Manager filter lines OR-ed together, each line a filter AND its child filter."""
-    alternatives = [
-        {
-            "filter": "filter:tasks:total_annotations",
-            "operator": "greater",
-            "type": "Number",
-            "value": 0,
-        },
-        {
-            "filter": "filter:tasks:cancelled_annotations",
-            "operator": "greater",
-            "type": "Number",
-            "value": 0,
-        },
-    ]
-    if since is not None:
-        alternatives.append(
-            {
-                "filter": "filter:tasks:created_at",
-                "operator": "less_or_equal",
-                "type": "Datetime",
-                "value": since.strftime(DM_DATETIME_FORMAT),
-            }
-        )
-    if cursor is not None:
+    """(updated_at >= cursor AND (annotated OR skipped)) OR (updated_at >= since AND created
+    by `since`: it may have lost its annotations), written as Data Manager filter lines OR-ed
+    together, each line a filter AND its child filter.
+
+    A cursor before `since` (the late-commit overlap) re-reads annotated tasks only: the
+    tasks imported in the overlap would otherwise all come again, unannotated."""
+
+    def changed_from(moment: datetime | None, alternative: dict[str, Any]) -> dict[str, Any]:
+        if moment is None:
+            return alternative
         changed = {
             "filter": "filter:tasks:updated_at",
             "operator": "greater_or_equal",
             "type": "Datetime",
-            "value": cursor.strftime(DM_DATETIME_FORMAT),
+            "value": moment.strftime(DM_DATETIME_FORMAT),
         }
-        alternatives = [{**changed, "child_filter": alternative} for alternative in alternatives]
+        return {**changed, "child_filter": alternative}
+
+    annotated = [
+        {"filter": f"filter:tasks:{count}", "operator": "greater", "type": "Number", "value": 0}
+        for count in ("total_annotations", "cancelled_annotations")
+    ]
+    alternatives = [changed_from(cursor, alternative) for alternative in annotated]
+    if since is not None:
+        created = {
+            "filter": "filter:tasks:created_at",
+            "operator": "less_or_equal",
+            "type": "Datetime",
+            "value": since.strftime(DM_DATETIME_FORMAT),
+        }
+        alternatives.append(changed_from(max(cursor or since, since), created))
     return {"conjunction": "or", "items": alternatives}
 
 
@@ -946,16 +1071,6 @@ def _utc(moment: datetime) -> datetime:
 
 def _parse_time(text: str) -> datetime:
     return _utc(datetime.fromisoformat(text))
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -6,7 +6,8 @@ artifacts linked to them; `production` is the version inference uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from zenml import Model
@@ -18,6 +19,7 @@ from annotation_loop.annotations import AnnotationSnapshot
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.learning_curve import CurvePoint
+from annotation_loop.leases import promotion_lease
 from annotation_loop.task_index import TaskIndex
 
 MODEL_ARTIFACT = "model"
@@ -50,13 +52,21 @@ def load_artifact(version: ModelVersionResponse | Model, name: str) -> Any:
 
 
 def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> AnnotationSnapshot | None:
-    """The newest annotation snapshot linked to any version of the model."""
+    """The annotation snapshot of the newest version of the model whose training finished.
+
+    A run's version exists, with its snapshot, as soon as the run fetched annotations; only a
+    version that also carries the evaluation's `validation` metadata has a model trained on
+    them. A run that failed or was killed before that leaves its version without it, so its
+    annotations are fetched again by the next run instead of being taken as used. (The run's
+    status would say less: a run whose learning curve or label review failed after the model
+    was evaluated, and perhaps promoted, is FAILED, and a killed run stays RUNNING.)
+    """
     try:
         Client().get_model(model_name)
     except KeyError:
         return None
     for version in _model_versions(model_name, "desc:number"):
-        if version.id == exclude_version_id:
+        if version.id == exclude_version_id or "validation" not in version.run_metadata:
             continue
         artifact = version.get_artifact(SNAPSHOT_ARTIFACT)
         if artifact is not None:
@@ -143,6 +153,51 @@ def latest_task_index(label_studio_url: str, project_id: int) -> TaskIndex | Non
 def should_promote(candidate: float, production: float | None) -> bool:
     """A new version replaces production only if strictly better on the same data."""
     return production is None or candidate > production
+
+
+PROMOTION_WAIT_S = 600.0  # for another run's promotion (a re-read and one evaluation at most)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool
+    production: ModelVersionResponse | None  # the production version it was compared with
+    production_score: float | None
+
+
+def _version_id(version: ModelVersionResponse | None) -> Any:
+    return version.id if version is not None else None
+
+
+def promote_if_better(
+    candidate: Model,
+    score: float | None,
+    score_production: Callable[[ModelVersionResponse], float],
+) -> Promotion:
+    """Makes `candidate` production if its `score` beats production's (`score_production`,
+    on the same validation data), as a compare-and-set: under the model's promotion lease,
+    production is read again just before the stage is set, and if another run promoted a
+    version meanwhile, `candidate` is compared with that one instead. `score` None (nothing
+    to compare on): only a first version is promoted."""
+
+    def compare(production: ModelVersionResponse | None) -> Promotion:
+        if score is None or production is None:
+            return Promotion(production is None, production, None)
+        production_score = score_production(production)
+        return Promotion(should_promote(score, production_score), production, production_score)
+
+    decision = compare(production_version(candidate.name))
+    if not decision.promoted:
+        return decision
+    lease = promotion_lease(candidate.name, f"promotion of version {candidate.number}")
+    with lease.held(PROMOTION_WAIT_S):
+        current = production_version(candidate.name)
+        if _version_id(current) != _version_id(decision.production):
+            decision = compare(current)
+            if not decision.promoted:
+                return decision
+        candidate.set_stage(ModelStages.PRODUCTION, force=True)
+    return decision
 
 
 def label_studio_from_stack() -> LabelStudioClient:

@@ -23,11 +23,18 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
 from annotation_loop.errors import ServiceError
+from annotation_loop.private_files import (
+    OWNER_ONLY_UMASK,
+    open_private,
+    private_dir,
+    write_private,
+)
 from annotation_loop.settings import (
     DEMO_S3_ACCESS_KEY,
     DEMO_S3_SECRET_KEY,
@@ -48,7 +55,7 @@ class ServiceStatus:
     name: str
     url: str
     running: bool  # our process (from the pid file) is alive
-    healthy: bool  # ... and answers its health check
+    healthy: bool  # ... listens on the URL's port, and that port answers its health check
     pid: int | None
     log_file: Path
 
@@ -73,6 +80,35 @@ def _alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _listens_on(process: psutil.Process, port: int) -> bool:
+    """Whether `process` or one of its descendants listens on `port`."""
+    try:
+        tree = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for member in tree:
+        try:
+            sockets = member.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            return True
+    return False
+
+
+# Cloud credentials a shell may hold: the services are local stand-ins and a demo Label
+# Studio, which get what they need from `environment()` and never the loop's own keys.
+CREDENTIAL_VARIABLES = ("AWS_", "AZURE_", "GOOGLE_APPLICATION_CREDENTIALS", "LOOP_")
+
+
+def _inherited_environment() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(CREDENTIAL_VARIABLES)
+    }
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -135,14 +171,23 @@ class LocalService(ABC):
     def pid_file(self) -> Path:
         return self.settings.state_dir / "run" / f"{self.name}.pid"
 
+    @property
+    def port(self) -> int:
+        """The port `url` names."""
+        return urlsplit(self.url).port or 80
+
+    def serves(self, process: psutil.Process) -> bool:
+        """Whether what answers at `url` is `process`: it is alive and it (or a child)
+        listens on the URL's port. Another program answering there never counts."""
+        return _alive(process) and _listens_on(process, self.port) and self.is_healthy()
+
     def status(self) -> ServiceStatus:
         process = self._process()
-        running = process is not None
         return ServiceStatus(
             name=self.name,
             url=self.url,
-            running=running,
-            healthy=running and self.is_healthy(),
+            running=process is not None,
+            healthy=process is not None and self.serves(process),
             pid=process.pid if process else None,
             log_file=self.log_file,
         )
@@ -205,29 +250,41 @@ class LocalService(ABC):
                 f"cannot start {self.title}: port {busy[0]} on 127.0.0.1 is used by another "
                 f"program; stop it or set {self.port_setting}"
             )
+        private_dir(self.settings.state_dir)
         for folder in [*self.required_dirs(), self.log_file.parent, self.pid_file.parent]:
-            folder.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("wb") as log:
+            private_dir(folder)
+        with open_private(self.log_file) as log:
             popen = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.environment()},
+                # Secrets go in here, never in `command` (`ps` shows every user the argv).
+                env={**_inherited_environment(), **self.environment()},
                 cwd=self.data_dir,
                 start_new_session=True,  # own process group: survives us, stops as a whole
+                umask=OWNER_ONLY_UMASK,  # its databases hold users, tokens and keys
             )
         process = psutil.Process(popen.pid)
         record = {
             "pid": process.pid,
             "create_time": process.create_time(),
-            "fingerprint": self._fingerprint(),
+            "fingerprint": self._fingerprint(),  # a hash: the secrets are not in the clear
         }
-        self.pid_file.write_text(json.dumps(record))
+        write_private(self.pid_file, json.dumps(record))
         return process
 
     def _wait_until_healthy(self, process: psutil.Process, deadline: float, timeout: float) -> None:
-        while not self.is_healthy():
+        while not self.serves(process):
+            # Listening is checked after the port: once ours listens it stays so, while a
+            # port answered by another program is one ours can never bind (Label Studio
+            # would even move to a free port of its own, unseen).
+            if port_in_use(self.port) and _alive(process) and not _listens_on(process, self.port):
+                raise ServiceError(
+                    f"cannot start {self.title}: port {self.port} on 127.0.0.1 is answered by "
+                    f"another program, not by the process this project started; stop it or set "
+                    f"{self.port_setting}"
+                )
             if not _alive(process):
                 reason = _last_line(self.log_file)
                 raise ServiceError(
@@ -288,14 +345,16 @@ class LabelStudioServer(LocalService):
             "--port", str(settings.label_studio_port),
             "--data-dir", str(self.data_dir),
             "--username", settings.label_studio_username,
-            "--password", settings.label_studio_password.get_secret_value(),
-            "--user-token", settings.label_studio_api_key.get_secret_value(),
+            # The password and token travel in `environment()`.
             "--enable-legacy-api-token",
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
         gcs = FakeGcsServer(self.settings)
         return {
+            # Read by `label-studio start` when the flags are absent: not on its command line.
+            "LABEL_STUDIO_PASSWORD": self.settings.label_studio_password.get_secret_value(),
+            "LABEL_STUDIO_USER_TOKEN": self.settings.label_studio_api_key.get_secret_value(),
             # ZenML's annotator speaks `Authorization: Token ...`, off by default since LS 1.17;
             # the switch is stored on the organization created at first start.
             "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
@@ -312,9 +371,12 @@ class LabelStudioServer(LocalService):
             # SSRF protection refuses a loopback endpoint typed into a storage; this one is
             # trusted. It is also the endpoint of every S3 storage that names none.
             "S3_ENDPOINT": self.settings.local_s3_endpoint_url,
-            # The ML backend (`run.py serve`) listens on loopback too; this server only binds
-            # 127.0.0.1, so its SSRF block on private and loopback addresses protects nothing.
-            "USE_DEFAULT_BANNED_SUBNETS": "false",
+            # SSRF protection stays on, banned subnets included. The ML backend (`run.py
+            # serve`) listens on loopback next to this server, and Label Studio 1.23 has no
+            # allow-list for one address: this is its narrowest setting, for ML backend URLs
+            # only (upstream's default); storages, URL imports, exports and webhooks still
+            # refuse loopback and private addresses.
+            "ML_BLOCK_LOCAL_IP": "false",
             # Likewise every GCS storage of this (local, demo) server goes to fake-gcs-server;
             # a real bucket needs another Label Studio.
             **gcs.client_environment(),

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from annotation_loop.storage import DataSource
+from annotation_loop.storage import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_ITEM_BYTES, DataSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # A legacy (DRF) token is 40 characters; this one only ever guards the local demo server.
 DEMO_LABEL_STUDIO_TOKEN = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9"
+DEMO_LABEL_STUDIO_PASSWORD = "annotation-loop"
 DEMO_S3_ACCESS_KEY = "loop-demo-access-key"
 DEMO_S3_SECRET_KEY = "loop-demo-secret-key"
 # Azurite's well-known development account (public, documented by Microsoft).
@@ -56,8 +57,11 @@ class Settings(BaseSettings):
     label_studio_url: str = "http://127.0.0.1:8093"
     label_studio_api_key: SecretStr = SecretStr(DEMO_LABEL_STUDIO_TOKEN)
     label_studio_username: str = "admin@example.com"
-    label_studio_password: SecretStr = SecretStr("annotation-loop")
+    label_studio_password: SecretStr = SecretStr(DEMO_LABEL_STUDIO_PASSWORD)
     label_studio_venv: Path = PROJECT_ROOT / ".venv-ls"
+    # The ML backend's basic auth (`run.py serve`); unset, it makes its own, kept in state_dir.
+    backend_user: str | None = None
+    backend_password: SecretStr | None = None
 
     # What is being labelled: the task type (image | text | ner) sets the defaults of the rest.
     task: str = "image"
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     dataset: str  # the prefix under the data root that holds batch_1/, batch_2/, ...
     text_field: str = "text"  # JSON/JSONL/CSV rows of text tasks: the text's column
     id_field: str = "id"  # ... and the row id's column
+    # The most one read of an item may bring in (an image or text file), and an image's pixels.
+    max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, gt=0)
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, gt=0)
 
     # S3 (or an S3-compatible server when `s3_endpoint_url` is set)
     s3_bucket: str = "annotation-loop"
@@ -91,6 +98,11 @@ class Settings(BaseSettings):
     # `run.py` registers: a remote orchestrator, and a GPU step operator for `train_model`.
     orchestrator: str = "default"
     step_operator: str | None = None
+
+    # Runs at once: a second `--train` of a model (or `--inference` on a project) waits this
+    # long for the first to finish, then stops; `serve` stops a retraining run after this long.
+    lease_wait: float = Field(default=600.0, ge=0)  # seconds
+    retrain_timeout: float = Field(default=7200.0, gt=0)  # seconds
 
     # Google Cloud Storage, or an emulator when `gcs_endpoint_url` is set
     gcs_bucket: str = "annotation-loop"
@@ -131,6 +143,14 @@ class Settings(BaseSettings):
     )
     local_azure_port: int = 10000  # Azurite's blob service
     local_azure: bool = False
+
+    # Label Studio's own read-only credentials for the source storage it presigns annotators'
+    # URLs with (cloud_config/aws/iam-policy-label-studio-readonly.json,
+    # cloud_config/gcp/role-label-studio-readonly.yaml); without them it gets the loop's, which
+    # can write and delete. Label Studio 1.23 takes only an account key on Azure.
+    label_studio_aws_access_key_id: SecretStr | None = None
+    label_studio_aws_secret_access_key: SecretStr | None = None
+    label_studio_google_application_credentials: Path | None = None  # a key file
 
     def environment(self) -> dict[str, str]:
         """These settings as the LOOP_* variables that recreate them in another process (a
@@ -235,6 +255,18 @@ class Settings(BaseSettings):
             env["AZURE_STORAGE_ACCOUNT_KEY"] = self.azure_storage_account_key.get_secret_value()
         if self.azure_storage_sas_token:
             env["AZURE_STORAGE_SAS_TOKEN"] = self.azure_storage_sas_token.get_secret_value()
+        # For the source storage the sync connects, which reads them from the environment.
+        if self.label_studio_aws_access_key_id and self.label_studio_aws_secret_access_key:
+            env["LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID"] = (
+                self.label_studio_aws_access_key_id.get_secret_value()
+            )
+            env["LOOP_LABEL_STUDIO_AWS_SECRET_ACCESS_KEY"] = (
+                self.label_studio_aws_secret_access_key.get_secret_value()
+            )
+        if self.label_studio_google_application_credentials:
+            env["LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS"] = str(
+                self.label_studio_google_application_credentials
+            )
         return env
 
     def bucket_uri(self, cloud: str) -> str:
@@ -256,6 +288,8 @@ class Settings(BaseSettings):
             region=self.aws_region,
             text_field=self.text_field,
             id_field=self.id_field,
+            max_item_bytes=self.max_item_bytes,
+            max_image_pixels=self.max_image_pixels,
         )
 
     def artifact_store_uri(self, cloud: str) -> str:

@@ -6,6 +6,7 @@ so re-running a sync adds nothing and an item moved to another batch is not impo
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,13 @@ from tqdm import tqdm
 
 from annotation_loop.batch_tasks import BatchTasks
 from annotation_loop.cors import warn_if_cors_missing
-from annotation_loop.credentials import azure_account, read_service_account_json
+from annotation_loop.credentials import (
+    LABEL_STUDIO_READ_ONLY,
+    azure_account,
+    is_stand_in,
+    label_studio_environment,
+    read_service_account_json,
+)
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
 from annotation_loop.read_ahead import read_ahead
@@ -30,8 +37,9 @@ from annotation_loop.uris import split_uri
 
 logger = logging.getLogger(__name__)
 
-# Tasks per import request. Label Studio imports one big request ~15% faster than the same
-# tasks in 10k requests, and 50k image tasks are ~7 MB, far below its 250 MB request limit.
+# Tasks per import request: Label Studio imports one big request ~15% faster than the same
+# tasks in 10k requests. 50k image tasks are ~7 MB; long texts are cut into more requests,
+# each within the client's IMPORT_MAX_BYTES, far below Label Studio's request limit.
 IMPORT_CHUNK = 50_000
 # Listing pages (up to 1,000 items each) that wait, with their task data, while a chunk is
 # imported: ~1.3 KB an item, so this bounds a sync's memory.
@@ -77,22 +85,44 @@ def _not_connected(why: str) -> None:
     )
 
 
+@functools.cache  # once per process and cloud
+def _warn_write_keys(protocol: str) -> None:
+    option = LABEL_STUDIO_READ_ONLY.get(protocol)
+    if option is None:
+        logger.warning(
+            "Label Studio gets the loop's Azure account key, which can also write and delete; "
+            "Label Studio 1.23 takes nothing narrower, so keep the storage account dedicated "
+            "to the loop (cloud_config/azure/README.md)"
+        )
+        return
+    logger.warning(
+        "Label Studio gets the loop's own credentials, which can also write and delete: give "
+        "it read-only ones made with %s, in %s",
+        option.policy,
+        " and ".join(option.variables),
+    )
+
+
 def connect_source_storage(client: LabelStudioClient, project_id: int, source: DataSource) -> None:
     """Connects the dataset's bucket prefix so Label Studio resolves the tasks' URIs.
 
-    Label Studio gets its own credentials (it presigns URLs for annotators' browsers); they
-    are read from the same environment variables the storage clients use.
+    Label Studio gets its own credentials (it presigns URLs for annotators' browsers): the
+    read-only LOOP_LABEL_STUDIO_* ones when they are set, else those the storage clients use,
+    with a warning on a real cloud, since those can write and delete. A storage Label Studio
+    already has is reused as it is, credentials included.
     """
-    env = os.environ
     if source.protocol == "file":
         client.connect_local_source(project_id, Path(source.dataset_uri))
         return
+    env, read_only = label_studio_environment(os.environ, source.protocol)
     _, bucket, _ = split_uri(source.root_uri)
     if source.protocol == "s3":
         key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
         if not (key and secret):
             _not_connected("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set")
             return
+        if not (read_only or is_stand_in(source.endpoint_url)):
+            _warn_write_keys(source.protocol)
         client.connect_s3_source(
             project_id,
             bucket=bucket,
@@ -109,11 +139,20 @@ def connect_source_storage(client: LabelStudioClient, project_id: int, source: D
         if not (key_file or source.endpoint_url):
             _not_connected("GOOGLE_APPLICATION_CREDENTIALS is not set")
             return
+        if key_file and not (read_only or is_stand_in(source.endpoint_url)):
+            _warn_write_keys(source.protocol)
+        variable = (
+            "LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS"
+            if read_only
+            else "GOOGLE_APPLICATION_CREDENTIALS"
+        )
         client.connect_gcs_source(
             project_id,
             bucket=bucket,
             prefix=source.dataset,
-            credentials_json=read_service_account_json(Path(key_file)) if key_file else None,
+            credentials_json=(
+                read_service_account_json(Path(key_file), variable) if key_file else None
+            ),
             # An emulator has no signing key: Label Studio then serves the bytes itself.
             presign=source.endpoint_url is None,
         )
@@ -129,6 +168,8 @@ def connect_source_storage(client: LabelStudioClient, project_id: int, source: D
         emulated = bool(account.blob_endpoint) and ".blob.core.windows.net" not in str(
             account.blob_endpoint
         )
+        if not is_stand_in(account.blob_endpoint):
+            _warn_write_keys(source.protocol)
         client.connect_azure_source(
             project_id,
             container=bucket,
@@ -143,14 +184,27 @@ def connect_source_storage(client: LabelStudioClient, project_id: int, source: D
 
 
 def choose_batch(
-    store: ObjectStore, batches: list[str], synced: set[str], rerun: bool
+    store: ObjectStore,
+    batches: list[str],
+    synced: set[str],
+    rerun: bool,
+    requested: str | None = None,
 ) -> str | None:
-    """`batch_1` for a first run; with `rerun`, the first batch not synced yet (None: all are)."""
+    """The `requested` batch (synced again if it was: a sync adds only what is missing);
+    else `batch_1` for a first run, and with `rerun` the first batch not synced yet (None:
+    all are)."""
     if not batches:
         raise StorageError(
             f"No batch_N/ folders under {store.source.dataset_uri}: put images in "
             f"{store.source.dataset_uri}/batch_1/ (or run the demo to seed it)"
         )
+    if requested is not None:
+        if requested not in batches:
+            raise StorageError(
+                f"No {requested}/ under {store.source.dataset_uri}: choose one of "
+                f"{', '.join(batches[:10])}" + (", ..." if len(batches) > 10 else "")
+            )
+        return requested
     if not rerun:
         return batches[0]
     return next((batch for batch in batches if batch not in synced), None)

@@ -12,6 +12,9 @@ after the bucket and signs the rest as it is, so percent-encoding would name ano
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from annotation_loop.errors import StorageError
 
 # fsspec protocol -> Label Studio's scheme for the same store
@@ -53,3 +56,18 @@ def from_label_studio_uri(uri: str) -> str:
 def fsspec_path(uri: str) -> str:
     """What fsspec filesystems take: the URI without its scheme (local paths unchanged)."""
     return uri.split("://", 1)[1] if "://" in uri else uri
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is reachable from this machine only (another name may
+    resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_url(url: str | None) -> bool:
+    return is_loopback_host(urlsplit(url or "").hostname or "")
