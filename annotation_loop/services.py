@@ -374,7 +374,7 @@ class LabelStudioServer(LocalService):
             # SSRF protection stays on, banned subnets included. The ML backend (`run.py
             # serve`) listens on loopback next to this server, and Label Studio 1.23 has no
             # allow-list for one address: this is its narrowest setting, for ML backend URLs
-            # only (upstream's default); storages, URL imports, exports and webhooks still
+            # only (on by default upstream); storages, URL imports, exports and webhooks still
             # refuse loopback and private addresses.
             "ML_BLOCK_LOCAL_IP": "false",
             # Likewise every GCS storage of this (local, demo) server goes to fake-gcs-server;
