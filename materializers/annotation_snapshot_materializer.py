@@ -15,11 +15,14 @@ from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
 from annotation_loop.task_types import get_task_type
-from materializers.artifact_files import files
+from materializers.artifact_files import files, refuse
 
 SNAPSHOT_FILE = "snapshot.json.gz"
 SUMMARY_FILE = "summary.md"
 FOLDER = files("an annotation snapshot", [SNAPSHOT_FILE, SUMMARY_FILE])
+# 100k labelled items are tens of MB of JSON; a file that inflates past this is not one the
+# loop wrote (a decompression bomb), and is refused before it fills the step's memory.
+MAX_SNAPSHOT_BYTES = 512 * 2**20
 
 
 class AnnotationSnapshotMaterializer(BaseMaterializer):
@@ -28,8 +31,17 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
 
     def load(self, data_type: type[Any]) -> AnnotationSnapshot:
         FOLDER.check_folder(self.artifact_store, self.uri)
-        with self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle:
-            payload = json.loads(gzip.decompress(handle.read()))
+        with (
+            self.artifact_store.open(os.path.join(self.uri, SNAPSHOT_FILE), "rb") as handle,
+            gzip.GzipFile(fileobj=handle) as inflated,
+        ):
+            try:
+                raw = inflated.read(MAX_SNAPSHOT_BYTES + 1)
+            except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+                raise refuse(self.uri, f"{SNAPSHOT_FILE} is not gzip ({error})") from None
+        if len(raw) > MAX_SNAPSHOT_BYTES:
+            raise refuse(self.uri, f"{SNAPSHOT_FILE} inflates past {MAX_SNAPSHOT_BYTES >> 20} MiB")
+        payload = json.loads(raw)
         watermark = payload["watermark"]
         # Snapshots written before task types existed are image snapshots whose items name
         # their object `uri` and `label`; reading them keeps an upgraded project incremental.

@@ -92,3 +92,26 @@ def test_a_snapshot_folder_holding_a_file_the_loop_never_writes_is_refused(artif
         handle.write("print('hello')")
     with pytest.raises(ArtifactError, match=r"holds 'loader\.py', which an annotation snapshot"):
         AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(AnnotationSnapshot)
+
+
+def test_a_snapshot_that_inflates_past_the_limit_is_refused_unread(artifact_store, monkeypatch):
+    from materializers import annotation_snapshot_materializer as module
+
+    uri = f"{artifact_store.path}/snapshot/bomb"
+    artifact_store.makedirs(uri)
+    # 4 MiB of spaces gzip to a few KB: a bomb at this (lowered) limit.
+    with artifact_store.open(f"{uri}/snapshot.json.gz", "wb") as handle:
+        handle.write(gzip.compress(b" " * (4 * 2**20) + b"{}"))
+    monkeypatch.setattr(module, "MAX_SNAPSHOT_BYTES", 2**20)
+    with pytest.raises(ArtifactError, match="inflates past 1 MiB"):
+        AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(AnnotationSnapshot)
+
+
+def test_a_snapshot_that_is_not_gzip_is_refused_on_one_line(artifact_store):
+    uri = f"{artifact_store.path}/snapshot/plain"
+    artifact_store.makedirs(uri)
+    with artifact_store.open(f"{uri}/snapshot.json.gz", "wb") as handle:
+        handle.write(b'{"items": []}')
+    with pytest.raises(ArtifactError, match="is not gzip") as raised:
+        AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(AnnotationSnapshot)
+    assert "\n" not in str(raised.value)
