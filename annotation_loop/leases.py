@@ -35,6 +35,7 @@ from zenml.exceptions import EntityExistsError
 from zenml.models import SecretUpdate
 
 from annotation_loop.errors import ConfigurationError, LoopError
+from annotation_loop.processes import live_process
 
 if TYPE_CHECKING:
     from annotation_loop.settings import Settings
@@ -66,17 +67,6 @@ def _pid_space() -> str:
         parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
         parts.append(os.readlink("/proc/self/ns/pid"))
     return " ".join(parts)
-
-
-def _process_started(pid: int) -> float | None:
-    """When the process `pid` started; None if there is none (or only its zombie)."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return process.create_time()
-    except psutil.Error:
-        return None
 
 
 @dataclass(frozen=True)
@@ -139,8 +129,7 @@ class Holder:
             return True
         if self.pid_space != _pid_space():
             return False
-        started = _process_started(self.pid)
-        return started is None or abs(started - self.process_started) > 0.01
+        return live_process(self.pid, self.process_started) is None
 
 
 class Lease:

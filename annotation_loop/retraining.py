@@ -29,6 +29,7 @@ import psutil
 
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.private_files import private_dir, write_private
+from annotation_loop.processes import alive, live_process
 
 if TYPE_CHECKING:
     from annotation_loop.leases import Holder
@@ -368,25 +369,15 @@ class AdoptedRun:
     @classmethod
     def find(cls, record: RunRecord) -> AdoptedRun | None:
         """The recorded run if its process still runs (the same process, not the pid reused)."""
-        try:
-            process = psutil.Process(record.pid)
-            if abs(process.create_time() - record.started) > 0.01:
-                return None
-        except psutil.Error:
-            return None
-        run = cls(process, record)
-        return run if run.poll() is None else None
+        process = live_process(record.pid, record.started)
+        return None if process is None else cls(process, record)
 
     @property
     def log_path(self) -> Path:
         return Path(self.record.log_path)
 
     def poll(self) -> int | None:
-        try:
-            alive = self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            alive = False
-        return None if alive else 0
+        return None if alive(self.process) else 0
 
     def stop(self, force: bool) -> None:
         if self.poll() is None:

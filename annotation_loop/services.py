@@ -35,6 +35,7 @@ from annotation_loop.private_files import (
     private_dir,
     write_private,
 )
+from annotation_loop.processes import alive, live_process
 from annotation_loop.settings import (
     DEMO_S3_ACCESS_KEY,
     DEMO_S3_SECRET_KEY,
@@ -73,13 +74,6 @@ def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response | No
         return httpx.get(url, headers=headers, timeout=HTTP_TIMEOUT, trust_env=False)
     except httpx.HTTPError:
         return None
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _listens_on(process: psutil.Process, port: int) -> bool:
@@ -179,7 +173,7 @@ class LocalService(ABC):
     def serves(self, process: psutil.Process) -> bool:
         """Whether what answers at `url` is `process`: it is alive and it (or a child)
         listens on the URL's port. Another program answering there never counts."""
-        return _alive(process) and _listens_on(process, self.port) and self.is_healthy()
+        return alive(process) and _listens_on(process, self.port) and self.is_healthy()
 
     def status(self) -> ServiceStatus:
         process = self._process()
@@ -221,13 +215,12 @@ class LocalService(ABC):
         """Our live process from the pid file; a stale pid file is removed."""
         try:
             record = json.loads(self.pid_file.read_text())
-            process = psutil.Process(record["pid"])
-            # A pid alone may have been recycled by an unrelated process since.
-            if abs(process.create_time() - record["create_time"]) < 1 and _alive(process):
+            process = live_process(record["pid"], record["create_time"])
+            if process is not None:
                 return process
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError, psutil.Error):
+        except (ValueError, KeyError, TypeError):
             pass
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -279,13 +272,13 @@ class LocalService(ABC):
             # Listening is checked after the port: once ours listens it stays so, while a
             # port answered by another program is one ours can never bind (Label Studio
             # would even move to a free port of its own, unseen).
-            if port_in_use(self.port) and _alive(process) and not _listens_on(process, self.port):
+            if port_in_use(self.port) and alive(process) and not _listens_on(process, self.port):
                 raise ServiceError(
                     f"cannot start {self.title}: port {self.port} on 127.0.0.1 is answered by "
                     f"another program, not by the process this project started; stop it or set "
                     f"{self.port_setting}"
                 )
-            if not _alive(process):
+            if not alive(process):
                 reason = _last_line(self.log_file)
                 raise ServiceError(
                     f"{self.title} exited while starting ({self.url})"
