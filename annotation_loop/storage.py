@@ -38,6 +38,7 @@ from annotation_loop.confined_reads import (
     UnreadableObject,
     confined_path,
     read_local_file,
+    scheme_of,
     too_big,
 )
 from annotation_loop.errors import StorageError
@@ -103,7 +104,7 @@ class DataSource(BaseModel):
 
     @property
     def protocol(self) -> str:
-        return self.root_uri.split("://", 1)[0] if "://" in self.root_uri else "file"
+        return scheme_of(self.root_uri)
 
     @property
     def dataset_uri(self) -> str:
@@ -280,6 +281,8 @@ class ObjectStore:
 
     def __init__(self, source: DataSource, storage_options: dict[str, Any] | None = None):
         self.source = source
+        # What listed paths are relative to: computed once, not per object listed.
+        self._dataset_path = fsspec_path(source.dataset_uri).rstrip("/")
         options = dict(storage_options or {})
         if source.protocol == "s3":
             options.setdefault("session", _session_without_timestamps())
@@ -428,8 +431,8 @@ class ObjectStore:
 
     def _key(self, path: str) -> str:
         """A listed path relative to the dataset."""
-        dataset_path = self._path(self.source.dataset_uri).rstrip("/")
-        return path[len(dataset_path) + 1 :] if path.startswith(dataset_path) else path
+        prefix = self._dataset_path
+        return path[len(prefix) + 1 :] if path.startswith(prefix) else path
 
     def _stored_object(self, info: dict[str, Any], key: str, batch: str) -> StoredObject:
         """A listed object, unless it is one the loop refuses to read."""
