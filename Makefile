@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK) | $(UV)
 	$(UV) $(INSTALL) -p .venv-ls/bin/python -r $(LS_LOCK)
 	touch $@
 
-# Azurite, the local Azure Blob stand-in; annotation_loop/services.py runs it from
+# Azurite, the local Azure Blob stand-in; annotation_loop/dev/services.py runs it from
 # .tools/node_modules/.bin. `npm ci` installs exactly the lock and checks its hashes.
 .tools/node_modules/.installed: tools/azurite/package.json tools/azurite/package-lock.json
 	mkdir -p .tools

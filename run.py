@@ -27,7 +27,7 @@ from annotation_loop.settings import CLOUDS, PROJECT_ROOT, Settings
 from annotation_loop.task_types import TASK_TYPES
 
 if TYPE_CHECKING:
-    from annotation_loop.batch_tasks import BatchTask
+    from annotation_loop.data.batch_tasks import BatchTask
 
 CONFIGS = PROJECT_ROOT / "configs"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,7 +86,7 @@ class InferenceOutcome:
 def prepare_stack(cloud: str, settings: Settings) -> None:
     from zenml.client import Client
 
-    from annotation_loop.stacks import register_stack
+    from annotation_loop.zenml_integration.stacks import register_stack
 
     if not (PROJECT_ROOT / ".zen").exists():
         Client.initialize(root=PROJECT_ROOT)
@@ -121,7 +121,7 @@ def under_lease(command: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(cloud: str, settings: Settings, rerun: bool, **options: Any) -> Any:
-            from annotation_loop.leases import command_lease
+            from annotation_loop.zenml_integration.leases import command_lease
 
             lease = command_lease(command, cloud, settings)
             with lease.held(settings.lease_wait, functools.partial(click.echo, err=True)):
@@ -136,9 +136,12 @@ def under_lease(command: str) -> Callable[[F], F]:
 def run_training(cloud: str, settings: Settings, rerun: bool) -> TrainingOutcome:
     from zenml import Model
 
-    from annotation_loop.annotations import merge_changes
-    from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
+    from annotation_loop.learning.annotations import merge_changes
     from annotation_loop.task_types import get_task_type
+    from annotation_loop.zenml_integration.model_registry import (
+        label_studio_from_stack,
+        previous_snapshot,
+    )
     from pipelines import training_pipeline
 
     task_type = get_task_type(settings.task)
@@ -204,15 +207,15 @@ def run_inference(
     from zenml import Model
     from zenml.enums import ModelStages
 
-    from annotation_loop.model_registry import (
+    from annotation_loop.data.storage import ObjectStore
+    from annotation_loop.data.sync import choose_batch, ensure_project
+    from annotation_loop.data.task_index import refresh_task_index
+    from annotation_loop.task_types import get_task_type
+    from annotation_loop.zenml_integration.model_registry import (
         label_studio_from_stack,
         latest_task_index,
         production_version,
     )
-    from annotation_loop.storage import ObjectStore
-    from annotation_loop.sync import choose_batch, ensure_project
-    from annotation_loop.task_index import refresh_task_index
-    from annotation_loop.task_types import get_task_type
     from pipelines import inference_pipeline
 
     task_type = get_task_type(settings.task)
@@ -304,8 +307,8 @@ def stand_ins(clouds: tuple[str, ...]) -> tuple[str, ...]:
 @user_errors
 def up(clouds: tuple[str, ...]) -> None:
     """Start the local Label Studio and cloud stand-ins; reuse them if already up."""
-    from annotation_loop.demo_guard import local_login, require_demo_label_studio
-    from annotation_loop.services import start_services
+    from annotation_loop.dev.demo_guard import local_login, require_demo_label_studio
+    from annotation_loop.dev.services import start_services
 
     settings = load_settings()
     require_demo_label_studio(settings, "up")
@@ -318,7 +321,7 @@ def up(clouds: tuple[str, ...]) -> None:
 @user_errors
 def down() -> None:
     """Stop the local services."""
-    from annotation_loop.services import stop_services
+    from annotation_loop.dev.services import stop_services
 
     stop_services(load_settings())
     click.echo("Local services stopped.")
@@ -328,7 +331,7 @@ def down() -> None:
 @user_errors
 def status() -> None:
     """Show whether the local services are up."""
-    from annotation_loop.services import services_status
+    from annotation_loop.dev.services import services_status
 
     for s in services_status(load_settings()):
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
@@ -473,8 +476,9 @@ def backend_server(
 
     import uvicorn
 
+    from annotation_loop.data.storage import ObjectStore
+    from annotation_loop.data.sync import ensure_project
     from annotation_loop.errors import LabelStudioUnreachable
-    from annotation_loop.leases import training_lease
     from annotation_loop.ml_backend import ModelHolder, create_app
     from annotation_loop.ml_backend.annotation_watch import POLL_INTERVAL_S, AnnotationWatch
     from annotation_loop.ml_backend.auth import (
@@ -483,12 +487,15 @@ def backend_server(
         check_exposure,
     )
     from annotation_loop.ml_backend.limits import RequestLimits
+    from annotation_loop.ml_backend.retraining import (
+        RetrainingTrigger,
+        run_record_path,
+        subprocess_launcher,
+    )
     from annotation_loop.ml_backend.zenml_source import ZenMLModelSource
-    from annotation_loop.model_registry import label_studio_from_stack
-    from annotation_loop.retraining import RetrainingTrigger, run_record_path, subprocess_launcher
-    from annotation_loop.storage import ObjectStore
-    from annotation_loop.sync import ensure_project
     from annotation_loop.task_types import get_task_type
+    from annotation_loop.zenml_integration.leases import training_lease
+    from annotation_loop.zenml_integration.model_registry import label_studio_from_stack
 
     check_exposure(host, url, authenticate)
     credentials = backend_credentials(settings) if authenticate else None
@@ -597,9 +604,9 @@ def curve(task: str | None) -> None:
     more still pays off, as the last training run judged it."""
     from zenml.client import Client
 
-    from annotation_loop.learning_curve import curve_table
-    from annotation_loop.model_registry import learning_curve
+    from annotation_loop.learning.learning_curve import curve_table
     from annotation_loop.task_types import get_task_type
+    from annotation_loop.zenml_integration.model_registry import learning_curve
 
     use_task(task)
     settings = load_settings()
@@ -620,7 +627,7 @@ def label_batch_with_oracle(
     client: Any, settings: Settings, cloud: str, inference: InferenceOutcome, truth: dict[str, Any]
 ) -> Any:
     """The oracle annotates every task of the inferred batch, starting from its predictions."""
-    from annotation_loop.oracle import OracleTask, label_with_truth
+    from annotation_loop.dev.oracle import OracleTask, label_with_truth
     from annotation_loop.task_types import get_task_type
 
     prefix = settings.data_source(cloud).dataset_uri + "/"
@@ -644,17 +651,17 @@ def run_demo(cloud: str, settings: Settings, batches: int, batch_size: int) -> N
     """train -> infer batch_1 -> oracle -> train --rerun -> infer --rerun -> oracle -> ..."""
     from zenml.client import Client
 
-    from annotation_loop import demo
-    from annotation_loop.demo_guard import (
+    from annotation_loop.data.storage import ObjectStore
+    from annotation_loop.dev import demo_report as demo
+    from annotation_loop.dev.demo_guard import (
         local_login,
         require_demo_label_studio,
         require_own_label_studio_process,
         require_project_zenml_store,
     )
-    from annotation_loop.model_registry import label_studio_from_stack
-    from annotation_loop.services import start_services
-    from annotation_loop.storage import ObjectStore
+    from annotation_loop.dev.services import start_services
     from annotation_loop.task_types import get_task_type
+    from annotation_loop.zenml_integration.model_registry import label_studio_from_stack
 
     # Before anything is started, written or deleted.
     require_demo_label_studio(settings, "demo")

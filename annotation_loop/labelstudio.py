@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 import httpx
 from tqdm import tqdm
 
+from annotation_loop.data.uris import is_loopback_url
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
-from annotation_loop.uris import is_loopback_url
 
 logger = logging.getLogger(__name__)
 # httpx logs every request at INFO, which ZenML's step logs would show: thousands of lines

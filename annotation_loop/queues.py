@@ -8,8 +8,8 @@ from array import array
 
 import numpy as np
 
-from annotation_loop.active_learning import RankingConfig, queue_scores, rank_for_labelling
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.learning.active_learning import RankingConfig, queue_scores, rank_for_labelling
 from annotation_loop.task_types import Prediction
 
 LABELLING_QUEUE = "Label next (active learning)"

@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from annotation_loop.storage import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_ITEM_BYTES, DataSource
+from annotation_loop.data.storage import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_ITEM_BYTES,
+    DataSource,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

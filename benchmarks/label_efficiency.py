@@ -16,9 +16,10 @@ is that model trained on the whole pool.
 
 Per strategy and seed, the loop starts from `--initial` random labels (the same ones for every
 strategy of a seed); each round fits the model, pre-annotates the unlabelled pool, ranks it
-with `annotation_loop.active_learning` (margin uncertainty, embeddings for the diversity) and
-the oracle annotator labels the first `--budget` items with their true labels. A pre-annotation
-that equals the true label is "accepted unchanged". Prints medians over seeds, writes them to
+with `annotation_loop.learning.active_learning` (margin uncertainty, embeddings for the
+diversity) and the oracle annotator labels the first `--budget` items with their true labels.
+A pre-annotation that equals the true label is "accepted unchanged". Prints medians over
+seeds, writes them to
 benchmarks/results/label_efficiency.json, the per-round curves beside it
 (label_efficiency_rounds.json) and a plot of them (label_efficiency.png).
 """
@@ -45,14 +46,14 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
-from annotation_loop.active_learning import (
+from annotation_loop.learning.active_learning import (
     STRATEGIES,
     RankingConfig,
     Strategy,
     margin_uncertainty,
     rank_for_labelling,
 )
-from annotation_loop.plots import new_figure, to_image
+from annotation_loop.learning.plots import new_figure, to_image
 from annotation_loop.text.datasets import REVIEW_LABELS, rotten_tomatoes
 from annotation_loop.text.pretrained import MINILM, batched, load_pretrained
 from annotation_loop.vision.backbones import build_classifier, head_prefix

@@ -23,14 +23,14 @@ import httpx
 import torch
 import yaml
 
-from annotation_loop.accelerator import best_device
-from annotation_loop.active_learning import RankingConfig
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.data.sync import sync_batch_to_project
+from annotation_loop.dev.services import start_services
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
-from annotation_loop.pre_annotations import predict_tasks
-from annotation_loop.services import start_services
+from annotation_loop.learning.accelerator import best_device
+from annotation_loop.learning.active_learning import RankingConfig
+from annotation_loop.learning.pre_annotations import predict_tasks
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
-from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.sync import sync_batch_to_project
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from annotation_loop.accelerator import autocast, best_device
+from annotation_loop.learning.accelerator import autocast, best_device
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint
 from annotation_loop.vision.classifier import (
     TrainConfig,

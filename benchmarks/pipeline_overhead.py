@@ -21,8 +21,8 @@ from pathlib import Path
 
 import click
 
-from annotation_loop.model_registry import production_version
 from annotation_loop.settings import CLOUDS, Settings
+from annotation_loop.zenml_integration.model_registry import production_version
 from benchmarks.figures import Row, report, timed
 
 ROOT = Path(__file__).parent.parent

@@ -13,7 +13,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem, MergeReport
 from annotation_loop.task_types import get_task_type
 from materializers.artifact_files import files, refuse
 

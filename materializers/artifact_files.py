@@ -19,8 +19,8 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 from zenml.artifact_stores import BaseArtifactStore
 
+from annotation_loop.data.sqlite_file import SchemaError
 from annotation_loop.errors import ArtifactError
-from annotation_loop.sqlite_file import SchemaError
 
 # Letters, digits, `.`, `_`, `-`, not starting with a dot: no separator, no `..`, no drive.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.pre_annotations import BatchPredictions
+from annotation_loop.learning.pre_annotations import BatchPredictions
 from materializers.table_backed import TableBackedMaterializer
 
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.sync import SyncReport
+from annotation_loop.data.sync import SyncReport
 from materializers.table_backed import TableBackedMaterializer
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from annotation_loop.sqlite_file import SQLiteTable
+from annotation_loop.data.sqlite_file import SQLiteTable
 from materializers.artifact_files import files, read_table
 
 FIELDS_FILE = "report.json"

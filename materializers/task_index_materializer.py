@@ -11,8 +11,8 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
+from annotation_loop.data.task_index import TaskIndex
 from annotation_loop.labelstudio import TaskRef
-from annotation_loop.task_index import TaskIndex
 from materializers.artifact_files import files, read_table
 
 INDEX_FILE = "task_index.sqlite"

@@ -2,7 +2,7 @@ from typing import Any
 
 from zenml import pipeline
 
-from annotation_loop.storage import DataSource
+from annotation_loop.data.storage import DataSource
 from pipelines.settings import DOCKER
 from steps import predict_batch, push_predictions, sync_batch
 

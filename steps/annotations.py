@@ -3,9 +3,12 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop.annotations import AnnotationSnapshot, merge_changes
-from annotation_loop.model_registry import label_studio_from_stack, previous_snapshot
+from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.task_types import get_task_type
+from annotation_loop.zenml_integration.model_registry import (
+    label_studio_from_stack,
+    previous_snapshot,
+)
 from materializers import AnnotationSnapshotMaterializer
 
 logger = get_logger(__name__)

@@ -5,10 +5,14 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 from zenml.models import ModelVersionResponse
 
-from annotation_loop.annotations import AnnotationSnapshot
-from annotation_loop.model_registry import MODEL_ARTIFACT, load_artifact, promote_if_better
-from annotation_loop.storage import DataSource
-from annotation_loop.training_data import load_examples
+from annotation_loop.data.storage import DataSource
+from annotation_loop.learning.annotations import AnnotationSnapshot
+from annotation_loop.learning.training_data import load_examples
+from annotation_loop.zenml_integration.model_registry import (
+    MODEL_ARTIFACT,
+    load_artifact,
+    promote_if_better,
+)
 
 logger = get_logger(__name__)
 

@@ -4,19 +4,19 @@ from zenml import get_step_context, log_metadata, step
 from zenml.exceptions import StepContextError
 from zenml.logger import get_logger
 
-from annotation_loop.active_learning import RankingConfig
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.data.sync import SyncReport
 from annotation_loop.labelstudio import PredictionIn
-from annotation_loop.model_registry import (
+from annotation_loop.learning.active_learning import RankingConfig
+from annotation_loop.learning.pre_annotations import BatchPredictions, predict_tasks
+from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue
+from annotation_loop.task_types import get_task_type
+from annotation_loop.zenml_integration.model_registry import (
     MODEL_ARTIFACT,
     label_studio_from_stack,
     load_artifact,
     prediction_model_version,
 )
-from annotation_loop.pre_annotations import BatchPredictions, predict_tasks
-from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue
-from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.sync import SyncReport
-from annotation_loop.task_types import get_task_type
 from materializers import BatchPredictionsMaterializer
 
 logger = get_logger(__name__)

@@ -4,12 +4,15 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
-from annotation_loop.annotations import AnnotationSnapshot
-from annotation_loop.label_review import ReviewConfig, recent_items, review_suggestions
-from annotation_loop.model_registry import label_studio_from_stack, prediction_model_version
+from annotation_loop.data.storage import DataSource
+from annotation_loop.learning.annotations import AnnotationSnapshot
+from annotation_loop.learning.label_review import ReviewConfig, recent_items, review_suggestions
+from annotation_loop.learning.training_data import load_examples
 from annotation_loop.queues import REVIEW_QUEUE, publish_review_queue, review_model_version
-from annotation_loop.storage import DataSource
-from annotation_loop.training_data import load_examples
+from annotation_loop.zenml_integration.model_registry import (
+    label_studio_from_stack,
+    prediction_model_version,
+)
 
 logger = get_logger(__name__)
 

@@ -5,8 +5,8 @@ from PIL.Image import Image
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop.learning_curve import CurvePoint, StoppingRule, plot_learning_curve
-from annotation_loop.model_registry import learning_curve
+from annotation_loop.learning.learning_curve import CurvePoint, StoppingRule, plot_learning_curve
+from annotation_loop.zenml_integration.model_registry import learning_curve
 
 logger = get_logger(__name__)
 

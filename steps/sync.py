@@ -3,15 +3,15 @@ from typing import Annotated
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop.model_registry import (
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.data.sync import SyncReport, ensure_project, sync_batch_to_project
+from annotation_loop.data.task_index import TaskIndex
+from annotation_loop.task_types import get_task_type
+from annotation_loop.zenml_integration.model_registry import (
     TASK_INDEX_ARTIFACT,
     label_studio_from_stack,
     latest_task_index,
 )
-from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.sync import SyncReport, ensure_project, sync_batch_to_project
-from annotation_loop.task_index import TaskIndex
-from annotation_loop.task_types import get_task_type
 from materializers import SyncReportMaterializer, TaskIndexMaterializer
 
 logger = get_logger(__name__)

@@ -4,11 +4,15 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
-from annotation_loop.annotations import AnnotationSnapshot
+from annotation_loop.data.storage import DataSource
 from annotation_loop.errors import LoopError
-from annotation_loop.model_registry import MODEL_ARTIFACT, load_artifact, production_version
-from annotation_loop.storage import DataSource
-from annotation_loop.training_data import load_examples
+from annotation_loop.learning.annotations import AnnotationSnapshot
+from annotation_loop.learning.training_data import load_examples
+from annotation_loop.zenml_integration.model_registry import (
+    MODEL_ARTIFACT,
+    load_artifact,
+    production_version,
+)
 
 logger = get_logger(__name__)
 

@@ -26,7 +26,7 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
-from annotation_loop.services import SeaweedS3Server, start_services, stop_services  # noqa: E402
+from annotation_loop.dev.services import SeaweedS3Server, start_services, stop_services  # noqa: E402
 from annotation_loop.settings import GOOGLE_OFFLINE_ENV, Settings  # noqa: E402
 
 # google.auth reads these when it is imported (the settings module does not import it), so no

@@ -29,16 +29,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import LoopError
 from annotation_loop.ml_backend.annotation_watch import AnnotationWatch
 from annotation_loop.ml_backend.auth import AuthGate, BackendAuth, BackendCredentials
 from annotation_loop.ml_backend.label_config import check_label_config
 from annotation_loop.ml_backend.limits import BodySizeLimit, RequestLimits
 from annotation_loop.ml_backend.predictions import TaskResult, no_predictions, predict_tasks
+from annotation_loop.ml_backend.retraining import RetrainingTrigger
 from annotation_loop.ml_backend.served_model import ModelHolder
 from annotation_loop.ml_backend.webhooks import START_TRAINING, read_event
-from annotation_loop.retraining import RetrainingTrigger
-from annotation_loop.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
 DEFAULT_LIMITS = RequestLimits()

@@ -24,10 +24,10 @@ from fastapi.security import HTTPBasic
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from annotation_loop.data.uris import is_loopback_host
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.private_files import PRIVATE_FILE, private_dir
 from annotation_loop.settings import Settings
-from annotation_loop.uris import is_loopback_host
 
 WEBHOOK_SECRET_HEADER = "X-Annotation-Loop-Webhook-Secret"
 OPEN_PATH = "/health"  # Label Studio's health check; it tells others only that it is up

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.ml_backend.served_model import ServedModel
-from annotation_loop.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from zenml.client import Client
 
 from annotation_loop.ml_backend.served_model import ServedModel
-from annotation_loop.model_registry import (
+from annotation_loop.task_types import get_task_type
+from annotation_loop.zenml_integration.model_registry import (
     MODEL_ARTIFACT,
     load_artifact,
     prediction_model_version,
     production_version,
 )
-from annotation_loop.task_types import get_task_type
 
 
 @dataclass(frozen=True)

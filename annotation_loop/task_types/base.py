@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL.Image import Image
 
-from annotation_loop.storage import ObjectStore
+from annotation_loop.data.storage import ObjectStore
 
 
 @dataclass(frozen=True)

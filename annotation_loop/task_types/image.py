@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from annotation_loop.confined_reads import UnreadableObject
-from annotation_loop.storage import IMAGE_SUFFIXES, ObjectStore
+from annotation_loop.data.confined_reads import UnreadableObject
+from annotation_loop.data.storage import IMAGE_SUFFIXES, ObjectStore
 from annotation_loop.task_types import choices
 from annotation_loop.task_types.base import (
     Evaluation,
@@ -126,7 +126,7 @@ class ImageClassification(choices.SingleChoiceTaskType):
         ], corrupt
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        from annotation_loop.classification_metrics import plot_confusion_matrix
+        from annotation_loop.learning.classification_metrics import plot_confusion_matrix
         from annotation_loop.vision.classifier import LabelledImage
         from annotation_loop.vision.metrics import evaluate_classifier
 

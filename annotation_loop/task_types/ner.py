@@ -10,8 +10,8 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import UnknownLabelError
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types.base import (
     Evaluation,
     Example,

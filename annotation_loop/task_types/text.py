@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from annotation_loop.storage import ObjectStore
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.task_types import choices
 from annotation_loop.task_types.base import (
     Evaluation,
@@ -68,7 +68,7 @@ class TextClassification(choices.SingleChoiceTaskType, TextTaskType):
         )
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        from annotation_loop.classification_metrics import plot_confusion_matrix
+        from annotation_loop.learning.classification_metrics import plot_confusion_matrix
         from annotation_loop.text.classifier import evaluate_text_classifier
         from annotation_loop.text.examples import TextExample
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from annotation_loop.confined_reads import UnreadableObject
-from annotation_loop.storage import ObjectStore
+from annotation_loop.data.confined_reads import UnreadableObject
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.task_types.base import ItemListing, SourceItem, TaskType
 from annotation_loop.text.items import TEXT_SUFFIXES, item_key, parse_text_file, text_hash
 

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast
-from annotation_loop.active_learning import margin_uncertainty
-from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.learning.accelerator import autocast
+from annotation_loop.learning.active_learning import margin_uncertainty
+from annotation_loop.learning.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.text.checkpoint import Head, TextCheckpoint
 from annotation_loop.text.examples import TextExample
 from annotation_loop.text.pretrained import (

@@ -16,8 +16,8 @@ from importlib.metadata import distribution
 from importlib.resources import files
 from pathlib import Path
 
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.storage import ObjectStore
 from annotation_loop.text.examples import SpanExample, TextExample
 from annotation_loop.text.items import item_key
 from annotation_loop.text.spans import Span

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from annotation_loop.errors import UnknownLabelError
-from annotation_loop.plots import new_figure, to_image
+from annotation_loop.learning.plots import new_figure, to_image
 from annotation_loop.text.spans import Span
 
 

@@ -21,8 +21,8 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast, best_device, describe
 from annotation_loop.errors import ConfigurationError, LoopError
+from annotation_loop.learning.accelerator import autocast, best_device, describe
 from annotation_loop.text.checkpoint import Head, TextCheckpoint
 
 MINILM = "minilm"

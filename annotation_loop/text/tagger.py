@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from annotation_loop.accelerator import autocast
-from annotation_loop.active_learning import margin_uncertainty, token_uncertainty_to_item
 from annotation_loop.errors import LoopError
+from annotation_loop.learning.accelerator import autocast
+from annotation_loop.learning.active_learning import margin_uncertainty, token_uncertainty_to_item
 from annotation_loop.text.checkpoint import Head, TextCheckpoint
 from annotation_loop.text.entity_metrics import EntityMetrics, entity_metrics
 from annotation_loop.text.examples import SpanExample

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # not tqdm.auto: it calls iter() on a DataLoader twice
 
-from annotation_loop.accelerator import autocast, best_device, describe
-from annotation_loop.active_learning import margin_uncertainty
+from annotation_loop.data.read_ahead import prefetch
 from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
-from annotation_loop.read_ahead import prefetch
+from annotation_loop.learning.accelerator import autocast, best_device, describe
+from annotation_loop.learning.active_learning import margin_uncertainty
 from annotation_loop.vision.backbones import (
     SplitClassifier,
     build_classifier,

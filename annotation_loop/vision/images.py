@@ -20,8 +20,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from annotation_loop.data.storage import DEFAULT_MAX_IMAGE_PIXELS
 from annotation_loop.errors import LoopError
-from annotation_loop.storage import DEFAULT_MAX_IMAGE_PIXELS
 
 # What the loop lists (.png, .jpg, .jpeg); PIL's other decoders are never tried.
 IMAGE_FORMATS = ("PNG", "JPEG")

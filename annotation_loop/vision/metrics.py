@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from annotation_loop.classification_metrics import ClassificationMetrics, compute_metrics
+from annotation_loop.learning.classification_metrics import ClassificationMetrics, compute_metrics
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint
 from annotation_loop.vision.classifier import LabelledImage, predict_images
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from annotation_loop.storage import ObjectStore
+from annotation_loop.data.storage import ObjectStore
 
 
 def _png(pixels: np.ndarray) -> bytes:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ZenML stack that `python run.py azure ...` registers for you (annotation_loop/stacks.py),
+# The ZenML stack that `python run.py azure ...` registers for you (annotation_loop/zenml_integration/stacks.py),
 # as plain `zenml` commands: read it to see what exists, or run it once to set the stack up
 # by hand. Values come from the same LOOP_* / AZURE_STORAGE_* variables as run.py.
 #

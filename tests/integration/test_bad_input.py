@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 import run
-from annotation_loop.cors import missing_cors_fix
+from annotation_loop.clouds.cors import missing_cors_fix
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import (
     ConfigurationError,
     LabelStudioAuthError,
@@ -17,7 +18,6 @@ from annotation_loop.errors import (
 )
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import Settings
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision.mnist import seed_mnist_batches
 

@@ -13,9 +13,9 @@ from support import png, project_tasks
 from zenml.client import Client
 
 import run
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.queues import LABELLING_QUEUE, REVIEW_QUEUE
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from support import CONFIG, png
 
-from annotation_loop.annotations import AnnotationSnapshot, merge_changes
+from annotation_loop.dev.services import LabelStudioServer
 from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
-from annotation_loop.services import LabelStudioServer
+from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ import psutil
 import pytest
 from support import CONFIG, project_tasks
 
+from annotation_loop.dev.services import LabelStudioServer
 from annotation_loop.errors import LabelStudioUnreachable, LoopError
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
-from annotation_loop.services import LabelStudioServer
 from annotation_loop.settings import Settings
 from annotation_loop.task_types.choices import result_for_label
 

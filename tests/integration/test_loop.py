@@ -10,9 +10,9 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 import run
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
 from annotation_loop.settings import CLOUDS
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision.mnist import seed_mnist_batches

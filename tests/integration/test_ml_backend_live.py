@@ -15,11 +15,11 @@ import pytest
 from zenml.client import Client
 
 import run
+from annotation_loop.data.storage import ObjectStore
+from annotation_loop.dev.services import LabelStudioServer
 from annotation_loop.errors import LoopError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.ml_backend.auth import WEBHOOK_SECRET_HEADER, backend_credentials
-from annotation_loop.services import LabelStudioServer
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.vision.mnist import seed_mnist_batches

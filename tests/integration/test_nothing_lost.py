@@ -8,15 +8,15 @@ import pytest
 from zenml.client import Client
 
 import run
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import LoopError
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.model_registry import SNAPSHOT_ARTIFACT
 from annotation_loop.settings import Settings
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 from annotation_loop.task_types.image import ImageClassification
 from annotation_loop.vision.mnist import seed_mnist_batches
+from annotation_loop.zenml_integration.model_registry import SNAPSHOT_ARTIFACT
 
 pytestmark = pytest.mark.integration
 

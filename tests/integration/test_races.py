@@ -12,11 +12,11 @@ import pytest
 from zenml.client import Client
 
 import run
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.leases import training_lease
 from annotation_loop.settings import PROJECT_ROOT
-from annotation_loop.storage import ObjectStore
 from annotation_loop.vision.mnist import seed_mnist_batches
+from annotation_loop.zenml_integration.leases import training_lease
 
 pytestmark = pytest.mark.integration
 

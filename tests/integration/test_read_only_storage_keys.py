@@ -13,10 +13,10 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from support import png
 
-from annotation_loop import sync
+from annotation_loop.data import sync
+from annotation_loop.data.sync import connect_source_storage
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
-from annotation_loop.sync import connect_source_storage
 
 pytestmark = pytest.mark.integration
 

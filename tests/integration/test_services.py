@@ -27,9 +27,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from pydantic import SecretStr
 
-from annotation_loop.demo_guard import require_own_label_studio_process
-from annotation_loop.errors import ServiceError
-from annotation_loop.services import (
+from annotation_loop.dev.demo_guard import require_own_label_studio_process
+from annotation_loop.dev.services import (
     SERVICE_NAMES,
     AzuriteServer,
     FakeGcsServer,
@@ -40,6 +39,7 @@ from annotation_loop.services import (
     start_services,
     stop_services,
 )
+from annotation_loop.errors import ServiceError
 from annotation_loop.settings import AZURITE_ACCOUNT_NAME, Settings
 
 if TYPE_CHECKING:

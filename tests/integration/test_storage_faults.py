@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from annotation_loop import storage
-from annotation_loop.confined_reads import ObjectGone, RefusedObject, UnreadableObject
+from annotation_loop.data import storage
+from annotation_loop.data.confined_reads import ObjectGone, RefusedObject, UnreadableObject
+from annotation_loop.data.storage import ObjectStore
+from annotation_loop.data.sync import ensure_project, sync_batch_to_project
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import CLOUDS, Settings
-from annotation_loop.storage import ObjectStore
-from annotation_loop.sync import ensure_project, sync_batch_to_project
 from annotation_loop.task_types import get_task_type
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from annotation_loop import storage
+from annotation_loop.data import storage
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.settings import CLOUDS
-from annotation_loop.storage import ObjectStore
 
 pytestmark = pytest.mark.integration
 

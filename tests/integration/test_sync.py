@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from annotation_loop.data.storage import ObjectStore
+from annotation_loop.data.sync import ensure_project, sync_batch_to_project
+from annotation_loop.data.task_index import TaskIndex, refresh_task_index
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.storage import ObjectStore
-from annotation_loop.sync import ensure_project, sync_batch_to_project
-from annotation_loop.task_index import TaskIndex, refresh_task_index
 from annotation_loop.task_types import get_task_type
 from annotation_loop.vision.mnist import seed_mnist_batches
 

@@ -10,12 +10,12 @@ from support import pre_annotations, project_tasks
 from zenml.client import Client
 
 import run
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import StorageError, UnknownLabelError
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.model_registry import latest_task_index
-from annotation_loop.storage import ObjectStore
 from annotation_loop.task_types import get_task_type
 from annotation_loop.text.spans import Span, result_from_spans
+from annotation_loop.zenml_integration.model_registry import latest_task_index
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def test_bad_text_input_is_reported_and_nothing_is_lost(cloud_settings, caplog):
             }
         ],
     )
-    with caplog.at_level("WARNING", logger="annotation_loop.annotations"):
+    with caplog.at_level("WARNING", logger="annotation_loop.learning.annotations"):
         skipped = run.run_training("local", settings, rerun=False)
     assert "No annotations yet" in skipped.message, "the only annotation was skipped"
     [warning] = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from annotation_loop.active_learning import (
+from annotation_loop.errors import ConfigurationError
+from annotation_loop.learning.active_learning import (
     STRATEGIES,
     RankingConfig,
     entropy_uncertainty,
@@ -16,7 +17,6 @@ from annotation_loop.active_learning import (
     rank_for_labelling,
     token_uncertainty_to_item,
 )
-from annotation_loop.errors import ConfigurationError
 from annotation_loop.queues import LabellingOrder
 from annotation_loop.task_types import Prediction
 

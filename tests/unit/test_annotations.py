@@ -2,7 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from annotation_loop.annotations import (
+from annotation_loop.errors import UnknownLabelError
+from annotation_loop.labelstudio import LabelledTask
+from annotation_loop.learning.annotations import (
     AnnotationSnapshot,
     MergeReport,
     TaskReading,
@@ -10,8 +12,6 @@ from annotation_loop.annotations import (
     merge_changes,
     newest_target,
 )
-from annotation_loop.errors import UnknownLabelError
-from annotation_loop.labelstudio import LabelledTask
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
 

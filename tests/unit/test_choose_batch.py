@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.data.sync import choose_batch
 from annotation_loop.errors import StorageError
-from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.sync import choose_batch
 
 BATCHES = ["batch_1", "batch_2", "batch_3"]
 

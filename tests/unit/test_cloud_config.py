@@ -292,7 +292,7 @@ def test_integrations_the_scripts_install_exist() -> None:
 def test_stack_script_matches_what_run_py_registers(cloud: str) -> None:
     from zenml.secret.schemas import AWSSecretSchema, AzureSecretSchema, GCPSecretSchema
 
-    from annotation_loop import stacks
+    from annotation_loop.zenml_integration import stacks
 
     script = CLOUD_CONFIG / cloud / "stack.sh"
     by_type = {r.component_type: r for r in registrations(script)}
@@ -404,7 +404,7 @@ def test_label_studios_read_only_credentials_are_settings_documented_with_their_
     """The variables the sync reads for Label Studio are Settings fields (so `.env` works and
     a retraining run inherits them), and each cloud's README names them and the policy the
     warning points to, which exists."""
-    from annotation_loop.credentials import LABEL_STUDIO_READ_ONLY
+    from annotation_loop.clouds.credentials import LABEL_STUDIO_READ_ONLY
 
     readmes = {"s3": "aws/README.md", "gs": "gcp/README.md"}
     assert set(LABEL_STUDIO_READ_ONLY) == set(readmes)

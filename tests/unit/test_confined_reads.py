@@ -12,22 +12,23 @@ from typing import Any
 
 import pytest
 
-from annotation_loop import pre_annotations, storage
-from annotation_loop.active_learning import RankingConfig
-from annotation_loop.batch_tasks import BatchTask
-from annotation_loop.confined_reads import (
+from annotation_loop.data import storage
+from annotation_loop.data.batch_tasks import BatchTask
+from annotation_loop.data.confined_reads import (
     ObjectGone,
     RefusedObject,
     UnreadableObject,
     confined_path,
 )
+from annotation_loop.data.storage import DataSource, ObjectStore
 from annotation_loop.errors import StorageError
+from annotation_loop.learning import pre_annotations
+from annotation_loop.learning.active_learning import RankingConfig
+from annotation_loop.learning.training_data import load_examples
 from annotation_loop.ml_backend import ServedModel
 from annotation_loop.ml_backend.predictions import predict_tasks
-from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.task_types import Prediction, get_task_type
 from annotation_loop.task_types.image import ImageClassification
-from annotation_loop.training_data import load_examples
 
 GOOD = b"\x89PNG good bytes"
 
@@ -223,7 +224,7 @@ def test_inference_predicts_only_confined_inputs_and_reports_the_rest(
 def test_training_skips_and_counts_unreadable_items(
     store: ObjectStore, root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from annotation_loop.annotations import LabelledItem
+    from annotation_loop.learning.annotations import LabelledItem
 
     hostile = hostile_uris(root)
     good = str(root / "pets" / "batch_1" / "good.png")

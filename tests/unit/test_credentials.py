@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from annotation_loop.credentials import (
+from annotation_loop.clouds.credentials import (
     azure_account,
     is_stand_in,
     label_studio_environment,
@@ -11,7 +11,7 @@ from annotation_loop.credentials import (
 )
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.settings import Settings
-from annotation_loop.stacks import cloud_credentials
+from annotation_loop.zenml_integration.stacks import cloud_credentials
 
 SERVICE_ACCOUNT = {
     "type": "service_account",

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 import run
-from annotation_loop.demo_guard import (
+from annotation_loop.dev.demo_guard import (
     local_login,
     require_demo_label_studio,
     require_project_zenml_store,
@@ -102,7 +102,7 @@ def zenml_check(state: Path, **env: str) -> subprocess.CompletedProcess[str]:
     does, check the store, open it."""
     script = (
         "import run\n"
-        "from annotation_loop.demo_guard import require_project_zenml_store\n"
+        "from annotation_loop.dev.demo_guard import require_project_zenml_store\n"
         "settings = run.load_settings()\n"
         "require_project_zenml_store(settings)\n"
         "from zenml.client import Client\n"

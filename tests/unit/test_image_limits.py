@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from annotation_loop.storage import DEFAULT_MAX_IMAGE_PIXELS, DataSource, ObjectStore
+from annotation_loop.data.storage import DEFAULT_MAX_IMAGE_PIXELS, DataSource, ObjectStore
 from annotation_loop.task_types.image import ImageClassification
 from annotation_loop.vision.images import (
     CorruptImageError,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.label_issues import (
+from annotation_loop.learning.label_issues import (
     LabelIssue,
     assign_folds,
     find_label_issues,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from annotation_loop import sync
-from annotation_loop.storage import DataSource
-from annotation_loop.sync import connect_source_storage
+from annotation_loop.data import sync
+from annotation_loop.data.storage import DataSource
+from annotation_loop.data.sync import connect_source_storage
 
 LOOP_AWS = {"AWS_ACCESS_KEY_ID": "loop-id", "AWS_SECRET_ACCESS_KEY": "loop-secret"}
 LABEL_STUDIO_AWS = {

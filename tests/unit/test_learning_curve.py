@@ -1,4 +1,4 @@
-from annotation_loop.learning_curve import (
+from annotation_loop.learning.learning_curve import (
     CurvePoint,
     StoppingRule,
     curve_table,

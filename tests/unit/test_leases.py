@@ -21,10 +21,15 @@ from zenml.client import Client
 from zenml.zen_stores.schemas import SecretSchema
 
 import run
-from annotation_loop import leases
 from annotation_loop.errors import LoopError
-from annotation_loop.leases import Lease, LeaseHeld, inference_lease, training_lease
 from annotation_loop.settings import PROJECT_ROOT, Settings
+from annotation_loop.zenml_integration import leases
+from annotation_loop.zenml_integration.leases import (
+    Lease,
+    LeaseHeld,
+    inference_lease,
+    training_lease,
+)
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -139,7 +144,7 @@ def test_the_lease_is_released_on_failure_and_ctrl_c(key: str, interruption: Bas
 def test_a_crashed_holder_on_this_machine_is_broken_at_once(key: str) -> None:
     code = (
         "import sys\n"
-        "from annotation_loop.leases import training_lease\n"
+        "from annotation_loop.zenml_integration.leases import training_lease\n"
         "assert training_lease(sys.argv[1], 'a run killed with -9').try_acquire() is None\n"
         "print('held', flush=True)\n"
         "sys.stdin.readline()\n"

@@ -20,7 +20,7 @@ from annotation_loop.ml_backend.app import DEFAULT_LIMITS
 from annotation_loop.ml_backend.auth import WEBHOOK_SECRET_HEADER, BackendCredentials
 from annotation_loop.ml_backend.limits import BodySizeLimit, RequestLimits
 from annotation_loop.ml_backend.predictions import predict_tasks
-from annotation_loop.retraining import RetrainingTrigger, subprocess_launcher
+from annotation_loop.ml_backend.retraining import RetrainingTrigger, subprocess_launcher
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.base import Example, TaskType
 from annotation_loop.text.checkpoint import TextCheckpoint

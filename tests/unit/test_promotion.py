@@ -17,9 +17,9 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 import steps.evaluate
-from annotation_loop import leases
-from annotation_loop.leases import promotion_lease
-from annotation_loop.model_registry import production_version
+from annotation_loop.zenml_integration import leases
+from annotation_loop.zenml_integration.leases import promotion_lease
+from annotation_loop.zenml_integration.model_registry import production_version
 
 
 @dataclass

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from annotation_loop.read_ahead import prefetch, read_ahead
+from annotation_loop.data.read_ahead import prefetch, read_ahead
 
 
 def slow_numbers(count: int, produced: list[int], delay: float = 0.0):

@@ -13,8 +13,7 @@ import psutil
 import pytest
 
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.leases import Holder, training_lease
-from annotation_loop.retraining import (
+from annotation_loop.ml_backend.retraining import (
     ELSEWHERE_RECHECK_S,
     STOP_GRACE_S,
     RetrainingTrigger,
@@ -25,6 +24,7 @@ from annotation_loop.retraining import (
     run_record_path,
     subprocess_launcher,
 )
+from annotation_loop.zenml_integration.leases import Holder, training_lease
 
 THRESHOLD = 50
 QUIET_S = 30.0
@@ -150,7 +150,7 @@ def test_a_failed_run_is_reported_and_retried_after_the_next_annotation(
     burst(trigger, clock, THRESHOLD)
     wait_quietly(trigger, clock, QUIET_S)
     launcher.runs[0].exit_code = 1
-    with caplog.at_level(logging.ERROR, logger="annotation_loop.retraining"):
+    with caplog.at_level(logging.ERROR, logger="annotation_loop.ml_backend.retraining"):
         trigger.tick()
     status = trigger.status
     assert (status.pending, status.running, status.last_exit_code) == (THRESHOLD, False, 1)
@@ -339,7 +339,7 @@ def test_a_restarted_backend_watches_its_old_run_instead_of_starting_another(
             launched.append(start())
             return launched[-1]
 
-        with caplog.at_level(logging.INFO, logger="annotation_loop.retraining"):
+        with caplog.at_level(logging.INFO, logger="annotation_loop.ml_backend.retraining"):
             new = RetrainingTrigger(
                 launch, threshold=1, quiet_period_s=0, clock=clock, record_path=record_path
             )

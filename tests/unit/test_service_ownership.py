@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from annotation_loop.dev.services import LocalService, _get
 from annotation_loop.errors import ServiceError
-from annotation_loop.services import LocalService, _get
 from annotation_loop.settings import Settings
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from zenml.materializers.materializer_registry import materializer_registry
 
-from annotation_loop.annotations import AnnotationSnapshot, LabelledItem, MergeReport
 from annotation_loop.errors import ArtifactError
+from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem, MergeReport
 from annotation_loop.text.spans import Span
 from materializers import AnnotationSnapshotMaterializer
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from annotation_loop.confined_reads import ObjectGone
+from annotation_loop.data.confined_reads import ObjectGone
+from annotation_loop.data.storage import DataSource, ObjectStore, _content_hash, batch_sort_key
 from annotation_loop.errors import StorageError
-from annotation_loop.storage import DataSource, ObjectStore, _content_hash, batch_sort_key
 
 
 @pytest.fixture

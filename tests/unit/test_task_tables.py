@@ -9,13 +9,13 @@ import tempfile
 import pytest
 from zenml.materializers.materializer_registry import materializer_registry
 
-from annotation_loop.batch_tasks import BatchTask, BatchTasks
+from annotation_loop.data.batch_tasks import BatchTask, BatchTasks
+from annotation_loop.data.sync import SyncReport
+from annotation_loop.data.task_index import EXTEND_CHUNK, IndexedTask, TaskIndex
+from annotation_loop.data.task_predictions import TaskPrediction, TaskPredictions
 from annotation_loop.errors import ArtifactError
 from annotation_loop.labelstudio import TaskRef
-from annotation_loop.pre_annotations import BatchPredictions
-from annotation_loop.sync import SyncReport
-from annotation_loop.task_index import EXTEND_CHUNK, IndexedTask, TaskIndex
-from annotation_loop.task_predictions import TaskPrediction, TaskPredictions
+from annotation_loop.learning.pre_annotations import BatchPredictions
 from materializers import (
     BatchPredictionsMaterializer,
     SyncReportMaterializer,

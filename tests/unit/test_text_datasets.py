@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from annotation_loop.data.storage import DataSource, ObjectStore
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.storage import DataSource, ObjectStore
 from annotation_loop.text.datasets import (
     REVIEW_LABELS,
     WNUT_TYPES,

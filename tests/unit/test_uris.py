@@ -1,14 +1,14 @@
 import pytest
 
-from annotation_loop.errors import StorageError
-from annotation_loop.settings import Settings
-from annotation_loop.storage import DataSource, ObjectStore
-from annotation_loop.uris import (
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.data.uris import (
     from_label_studio_uri,
     fsspec_path,
     split_uri,
     to_label_studio_uri,
 )
+from annotation_loop.errors import StorageError
+from annotation_loop.settings import Settings
 
 KEYS = ["mnist/batch_1/00001.png", "my data/batch 2/ünï cödé 猫.PNG", "a/b%20c/d+e.jpg"]
 

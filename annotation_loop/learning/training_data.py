@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from annotation_loop.annotations import LabelledItem
-from annotation_loop.storage import DataSource, ObjectStore
+from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.learning.annotations import LabelledItem
 from annotation_loop.task_types import Example, TaskType
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from annotation_loop.sqlite_file import SQLiteTable
+from annotation_loop.data.sqlite_file import SQLiteTable
 
 
 class BatchTask(NamedTuple):

@@ -32,7 +32,7 @@ import fsspec
 import fsspec.asyn
 from pydantic import BaseModel, Field
 
-from annotation_loop.confined_reads import (
+from annotation_loop.data.confined_reads import (
     ObjectGone,
     RefusedObject,
     UnreadableObject,
@@ -41,8 +41,8 @@ from annotation_loop.confined_reads import (
     scheme_of,
     too_big,
 )
+from annotation_loop.data.uris import fsspec_path, to_label_studio_uri
 from annotation_loop.errors import StorageError
-from annotation_loop.uris import fsspec_path, to_label_studio_uri
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
-from annotation_loop.storage import DataSource
-from annotation_loop.uris import split_uri
+from annotation_loop.data.storage import DataSource
+from annotation_loop.data.uris import split_uri
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
-from annotation_loop.plots import new_figure, to_image
+from annotation_loop.learning.plots import new_figure, to_image
 
 
 @dataclass(frozen=True)

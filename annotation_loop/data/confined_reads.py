@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import stat
 
+from annotation_loop.data.uris import fsspec_path
 from annotation_loop.errors import StorageError
-from annotation_loop.uris import fsspec_path
 
 # Longest URI quoted in a message: a task can name anything, and a message stays one line.
 SHOWN_URI = 200

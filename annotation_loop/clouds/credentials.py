@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from annotation_loop.data.uris import is_loopback_url
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.uris import is_loopback_url
 
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key", "client_email", "token_uri")
 AZURE_CREDENTIAL_KEYS = ("AccountKey", "SharedAccessSignature")

@@ -15,12 +15,12 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 from zenml.models import ModelVersionResponse
 
-from annotation_loop.annotations import AnnotationSnapshot
+from annotation_loop.data.task_index import TaskIndex
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.learning_curve import CurvePoint
-from annotation_loop.leases import promotion_lease
-from annotation_loop.task_index import TaskIndex
+from annotation_loop.learning.annotations import AnnotationSnapshot
+from annotation_loop.learning.learning_curve import CurvePoint
+from annotation_loop.zenml_integration.leases import promotion_lease
 
 MODEL_ARTIFACT = "model"
 SNAPSHOT_ARTIFACT = "annotation_snapshot"

@@ -13,7 +13,10 @@ from typing import Any
 from zenml.client import Client
 from zenml.enums import StackComponentType
 
-from annotation_loop.credentials import parse_azure_connection_string, read_service_account_json
+from annotation_loop.clouds.credentials import (
+    parse_azure_connection_string,
+    read_service_account_json,
+)
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.settings import CLOUDS, Settings
 

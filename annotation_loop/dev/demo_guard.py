@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from annotation_loop.dev.services import LabelStudioServer
 from annotation_loop.errors import ConfigurationError, ServiceError
-from annotation_loop.services import LabelStudioServer
 from annotation_loop.settings import (
     DEMO_LABEL_STUDIO_PASSWORD,
     DEMO_LABEL_STUDIO_TOKEN,

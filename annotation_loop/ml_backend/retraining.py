@@ -32,7 +32,7 @@ from annotation_loop.private_files import private_dir, write_private
 from annotation_loop.processes import alive, live_process
 
 if TYPE_CHECKING:
-    from annotation_loop.leases import Holder
+    from annotation_loop.zenml_integration.leases import Holder
 
 logger = logging.getLogger(__name__)
 

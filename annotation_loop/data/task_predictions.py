@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from annotation_loop.sqlite_file import SQLiteTable
+from annotation_loop.data.sqlite_file import SQLiteTable
 
 
 class TaskPrediction(NamedTuple):
