@@ -64,6 +64,9 @@ def free_base(start: int, ports_from: Callable[[int], Sequence[int]] = lambda ba
 def make_settings(state_dir: Path, port_offset: int = 0) -> Settings:
     """Settings of a private set of servers: its own state dir, and free ports from the test
     ports plus `port_offset`."""
+    # Test sessions side by side each set their own LOOP_TEST_PORT_OFFSET: a server that
+    # binds late could otherwise take a port another session found free.
+    port_offset += int(os.environ.get("LOOP_TEST_PORT_OFFSET", "0"))
     label_studio_port = free_base(TEST_LABEL_STUDIO_PORT + port_offset)
     return Settings(
         state_dir=state_dir,
