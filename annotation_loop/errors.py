@@ -17,8 +17,25 @@ class LabelStudioUnreachable(LoopError):
     """Label Studio did not answer at the configured URL."""
 
 
-class LabelStudioAuthError(LoopError):
-    """Label Studio rejected the API key."""
+class LabelStudioHTTPError(LoopError):
+    """Label Studio answered a request with an error status.
+
+    `status`, `method` and `path` say which answer to which request, `detail` is the
+    server's own reason (one line) and `meaning` what the refusal means and what to do next:
+    callers branch on the fields, users read the message.
+    """
+
+    def __init__(self, meaning: str, status: int, method: str, path: str, detail: str) -> None:
+        self.meaning = meaning
+        self.status = status
+        self.method = method
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{meaning} (HTTP {status} on {method} {path}: {detail})")
+
+
+class LabelStudioAuthError(LabelStudioHTTPError):
+    """Label Studio rejected the API key (401) or refused its user the request (403)."""
 
 
 class StorageError(LoopError):

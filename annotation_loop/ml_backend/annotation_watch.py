@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from annotation_loop.errors import LoopError
+from annotation_loop.errors import LabelStudioHTTPError, LabelStudioUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class AnnotationWatch:
         """Compares the count with the last one; Label Studio failing is logged, not raised."""
         try:
             count = self._count()
-        except LoopError as error:
+        except (LabelStudioUnreachable, LabelStudioHTTPError) as error:
             logger.warning("Could not count the project's annotations (%s); trying again", error)
             return
         if self._last is not None and count > self._last:

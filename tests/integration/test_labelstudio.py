@@ -11,7 +11,11 @@ import pytest
 from support import CONFIG, png
 
 from annotation_loop.dev.services import LabelStudioServer
-from annotation_loop.errors import LabelStudioAuthError, LabelStudioUnreachable, LoopError
+from annotation_loop.errors import (
+    LabelStudioAuthError,
+    LabelStudioHTTPError,
+    LabelStudioUnreachable,
+)
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
 from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
@@ -61,8 +65,9 @@ def test_get_or_create_project_is_idempotent_and_matches_the_exact_title(
         [task_id] = client.import_tasks(first, [task_data(0)])
         client.create_annotation(task_id, result("cat"))
         # Renaming the control its annotations use is refused, in one line.
-        with pytest.raises(LoopError) as exc:
+        with pytest.raises(LabelStudioHTTPError) as exc:
             client.get_or_create_project(title, CONFIG.replace('"label"', '"digit"'))
+        assert (exc.value.status, exc.value.method) == (400, "PATCH")
         assert "label config" in str(exc.value) and "\n" not in str(exc.value)
     finally:
         client.delete_project(first)

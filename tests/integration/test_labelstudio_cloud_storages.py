@@ -10,7 +10,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from support import png
 
-from annotation_loop.errors import LoopError
+from annotation_loop.errors import LabelStudioHTTPError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, Settings
 
@@ -54,7 +54,9 @@ def test_gcs_source_is_idempotent_and_label_studio_serves_its_objects(
 
     storage_id = connect("raw")
     assert connect("/raw/") == storage_id
-    with pytest.raises(LoopError, match=rf"could not connect gs://{unique_name}/empty: "):
+    with pytest.raises(
+        LabelStudioHTTPError, match=rf"could not connect gs://{unique_name}/empty: "
+    ):
         connect("empty")
 
     uri = f"gs://{unique_name}/raw/a.png"
@@ -98,7 +100,7 @@ def test_azure_source_without_a_reachable_account_fails_with_one_clear_line(
 ) -> None:
     # Label Studio looks for the dev account at devstoreaccount1.blob.core.windows.net, which
     # does not resolve here: its Azure SDK retries for ~85 s before it answers.
-    with pytest.raises(LoopError) as raised:
+    with pytest.raises(LabelStudioHTTPError) as raised:
         client.connect_azure_source(
             project,
             container=azurite_container,
@@ -109,7 +111,7 @@ def test_azure_source_without_a_reachable_account_fails_with_one_clear_line(
         )
     message = str(raised.value)
     assert "\n" not in message
-    assert f"could not connect Azure container {azurite_container!r}" in message
+    assert f"could not connect azure-blob://{azurite_container}/raw: " in message
     assert (
         f"must reach Azure Blob Storage at https://{AZURITE_ACCOUNT_NAME}.blob.core.windows.net"
         in message

@@ -20,7 +20,7 @@ import pytest
 from support import CONFIG, project_tasks
 
 from annotation_loop.dev.services import LabelStudioServer
-from annotation_loop.errors import LabelStudioUnreachable, LoopError
+from annotation_loop.errors import LabelStudioHTTPError, LabelStudioUnreachable
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
 from annotation_loop.settings import Settings
 from annotation_loop.task_types.choices import result_for_label
@@ -458,8 +458,9 @@ def test_long_texts_are_imported_in_requests_within_the_servers_limit(private, p
         {"image": f"/x/{i}.png", "content_hash": f"md5:{i}", "text": f"{i} " + "w" * 50_000}
         for i in range(60)
     ]  # ~3 MB in all, three times the server's limit
-    with pytest.raises(LoopError, match="HTTP 500"):  # one request, as by count alone
+    with pytest.raises(LabelStudioHTTPError) as refused:  # one request, as by count alone
         client.import_tasks(project_id, texts, max_bytes=10 * REQUEST_LIMIT)
+    assert (refused.value.status, refused.value.method) == (500, "POST")
     assert project_tasks(private.settings, project_id) == []
 
     budget = REQUEST_LIMIT // 2

@@ -2,7 +2,7 @@
 
 import json
 
-from annotation_loop.labelstudio import json_array, json_chunks
+from annotation_loop.labelstudio.chunked_imports import json_array, json_chunks
 
 
 def chunks_of(texts: list[str], max_items: int, max_bytes: int) -> list[list[str]]:

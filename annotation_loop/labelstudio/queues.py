@@ -8,7 +8,8 @@ from array import array
 
 import numpy as np
 
-from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.labelstudio import filters
+from annotation_loop.labelstudio.client import LabelStudioClient
 from annotation_loop.learning.active_learning import RankingConfig, queue_scores, rank_for_labelling
 from annotation_loop.task_types import Prediction
 
@@ -80,20 +81,7 @@ def publish_labelling_queue(client: LabelStudioClient, project_id: int, model_ve
     client.save_view(
         project_id,
         LABELLING_QUEUE,
-        filters=[
-            {
-                "filter": "filter:tasks:total_annotations",
-                "operator": "equal",
-                "type": "Number",
-                "value": 0,
-            },
-            {
-                "filter": "filter:tasks:predictions_model_versions",
-                "operator": "contains",
-                "type": "List",
-                "value": [model_version],
-            },
-        ],
+        filters=[filters.unlabelled(), filters.has_prediction_of(model_version)],
         ordering=["tasks:predictions_score"],
     )
 
@@ -108,13 +96,6 @@ def publish_review_queue(client: LabelStudioClient, project_id: int, review_vers
     client.save_view(
         project_id,
         REVIEW_QUEUE,
-        filters=[
-            {
-                "filter": "filter:tasks:predictions_model_versions",
-                "operator": "contains",
-                "type": "List",
-                "value": [review_version],
-            }
-        ],
+        filters=[filters.has_prediction_of(review_version)],
         ordering=["tasks:predictions_score"],
     )
