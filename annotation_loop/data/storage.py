@@ -20,7 +20,7 @@ import re
 import stat
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,6 +32,8 @@ import fsspec
 import fsspec.asyn
 from pydantic import BaseModel, Field
 
+from annotation_loop.clouds import BUCKET_CLOUDS, cloud_of
+from annotation_loop.clouds.base import BucketCloud, Page
 from annotation_loop.data.confined_reads import (
     ObjectGone,
     RefusedObject,
@@ -73,18 +75,11 @@ AUTH_ERRORS = (
     "Unable to locate credentials",
     "account_name with credentials",
 )
-LOCAL_STAND_IN_SETTING = {"s3": "LOOP_LOCAL_S3", "gs": "LOOP_LOCAL_GCS", "az": "LOOP_LOCAL_AZURE"}
 MISSING_BUCKET_ERRORS = (
     "NoSuchBucket",
     "ContainerNotFound",
     "The specified container does not exist",
 )
-CREDENTIALS_HINT = {
-    "s3": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-    "gs": "GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON key file)",
-    "az": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME + _ACCOUNT_KEY",
-}
-BUCKET_SETTING = {"s3": "LOOP_S3_BUCKET", "gs": "LOOP_GCS_BUCKET", "az": "LOOP_AZURE_CONTAINER"}
 
 
 class DataSource(BaseModel):
@@ -158,71 +153,17 @@ def _content_hash(info: dict[str, Any]) -> str | None:
     return f"etag:{etag}" if etag else None
 
 
-# One page of a listing: its entries, and the token that asks for the next page (None: the
-# last). A page that fails is asked for again with the same token, so nothing is listed twice.
-Page = tuple[list[dict[str, Any]], str | None]
+async def _list_page(
+    cloud: BucketCloud, fs: Any, bucket: str, prefix: str, token: str | None
+) -> Page:
+    return await cloud.list_page(fs, bucket, prefix, token, LISTING_PAGE)
 
 
-async def _s3_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": LISTING_PAGE}
-    if token:
-        request["ContinuationToken"] = token
-    response = await fs._call_s3("list_objects_v2", **request)
-    entries = [
-        {"name": f"{bucket}/{item['Key']}", "size": item.get("Size", 0), "ETag": item.get("ETag")}
-        for item in response.get("Contents", [])
-    ]
-    return entries, response.get("NextContinuationToken") if response.get("IsTruncated") else None
-
-
-async def _gcs_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
-    # gcsfs's own listing collects every page before it returns: page through the JSON API.
-    page = await fs._call(
-        "GET",
-        "b/{}/o",
-        bucket,
-        prefix=prefix,
-        maxResults=LISTING_PAGE,
-        pageToken=token,
-        json_out=True,
-    )
-    entries = [entry | {"name": f"{bucket}/{entry['name']}"} for entry in page.get("items", [])]
-    return entries, page.get("nextPageToken")
-
-
-async def _azure_page(fs: Any, bucket: str, prefix: str, token: str | None) -> Page:
-    # adlfs's find collects the whole listing too; the SDK's list_blobs pages lazily.
-    container = fs.service_client.get_container_client(bucket)
-    pages = container.list_blobs(
-        name_starts_with=prefix, include=["metadata"], results_per_page=LISTING_PAGE
-    ).by_page(continuation_token=token)
-    entries = [
-        {
-            "name": f"{bucket}/{blob.name}",
-            "size": blob.size,
-            "etag": blob.etag,
-            "content_settings": blob.content_settings,
-        }
-        async for blob in await pages.__anext__()
-        if (blob.metadata or {}).get("hdi_isfolder") != "true"  # a Data Lake folder
-    ]
-    return entries, pages.continuation_token
-
-
-PAGE_LISTERS = {"s3": _s3_page, "gs": _gcs_page, "az": _azure_page}
-
-
-def _session_without_timestamps() -> Any:
-    """An aiobotocore session whose clients leave timestamps as the strings S3 sent.
-
-    botocore parses every listed key's LastModified into a datetime, which is half the
-    client's CPU time in a large listing; nothing here reads it.
-    """
-    from aiobotocore.session import AioSession
-
-    session = AioSession()
-    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    return session
+# How each bucket store is listed, page by page (its cloud's `list_page`, LISTING_PAGE keys at
+# a time); a local folder is walked on disk instead.
+PAGE_LISTERS: dict[str, Callable[[Any, str, str, str | None], Awaitable[Page]]] = {
+    cloud.scheme: partial(_list_page, cloud) for cloud in BUCKET_CLOUDS.values()
+}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -283,18 +224,8 @@ class ObjectStore:
         self.source = source
         # What listed paths are relative to: computed once, not per object listed.
         self._dataset_path = fsspec_path(source.dataset_uri).rstrip("/")
-        options = dict(storage_options or {})
-        if source.protocol == "s3":
-            options.setdefault("session", _session_without_timestamps())
-            client_kwargs = options.setdefault("client_kwargs", {})
-            client_kwargs.setdefault("region_name", source.region)
-            if source.endpoint_url:
-                client_kwargs.setdefault("endpoint_url", source.endpoint_url)
-        elif source.protocol == "gs" and source.endpoint_url:
-            # An emulator has no auth; real GCS uses GOOGLE_APPLICATION_CREDENTIALS.
-            options.setdefault("endpoint_url", source.endpoint_url)
-            options.setdefault("token", "anon")
-        # Azure (adlfs) reads AZURE_STORAGE_CONNECTION_STRING / _ACCOUNT_NAME / _KEY itself.
+        self.cloud = cloud_of(source.root_uri)
+        options = {**self.cloud.storage_options(source), **(storage_options or {})}
         # fsspec caches instances by options, not by the credentials it read from the
         # environment: a cached client could keep using keys that have since changed.
         try:
@@ -327,20 +258,17 @@ class ObjectStore:
         where = self.source.dataset_uri
         if self.source.endpoint_url:
             where += f" (endpoint {self.source.endpoint_url})"
-        protocol = self.source.protocol
         kind = _failure_kind(exc)
+        stand_in = self.cloud.stand_in
         if kind == "credentials":
-            hint = f"check {CREDENTIALS_HINT.get(protocol, 'the credentials')}"
+            hint = f"check {self.cloud.credentials_hint}"
         elif kind == "missing":
-            hint = (
-                f"create it or set {BUCKET_SETTING.get(protocol, 'LOOP_STATE_DIR')} / LOOP_DATASET"
-            )
+            hint = f"create it or set {self.cloud.bucket_setting} / LOOP_DATASET"
+        elif kind == "unreachable" and self.source.endpoint_url:
+            hint = "is the server up? (`python run.py up` starts the local one)"
         elif kind == "unreachable":
-            hint = (
-                "is the server up? (`python run.py up` starts the local one)"
-                if self.source.endpoint_url
-                else "no route to the cloud from here? For the local stand-in set "
-                f"{LOCAL_STAND_IN_SETTING.get(protocol, 'LOOP_LOCAL_S3')}=true"
+            hint = "no route to the cloud from here?" + (
+                f" For the local stand-in set {stand_in.variable}=true" if stand_in else ""
             )
         else:
             hint = "check the URI and credentials"

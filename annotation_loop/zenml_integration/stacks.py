@@ -13,22 +13,13 @@ from typing import Any
 from zenml.client import Client
 from zenml.enums import StackComponentType
 
-from annotation_loop.clouds.credentials import (
-    parse_azure_connection_string,
-    read_service_account_json,
-)
+from annotation_loop.clouds import get_cloud
+from annotation_loop.clouds.base import ArtifactStoreSpec
 from annotation_loop.errors import ConfigurationError
-from annotation_loop.settings import CLOUDS, Settings
+from annotation_loop.settings import Settings
 
 LABEL_STUDIO_SECRET = "annotation-loop-label-studio"
 ANNOTATOR = "annotation-loop-label-studio"
-# ZenML artifact store flavor and credentials secret per cloud
-ARTIFACT_STORE_FLAVORS = {"local": "local", "aws": "s3", "gcp": "gcp", "azure": "azure"}
-CLOUD_SECRETS = {
-    "aws": "annotation-loop-s3",
-    "gcp": "annotation-loop-gcp",
-    "azure": "annotation-loop-azure",
-}
 
 
 @dataclass(frozen=True)
@@ -94,47 +85,14 @@ def _annotator(settings: Settings) -> ComponentSpec:
     )
 
 
-def cloud_credentials(cloud: str, settings: Settings) -> dict[str, str]:
-    """The secret values of a cloud's artifact store; empty means "the environment's own"
-    (instance profile, workload identity, an emulator), as on a remote orchestrator."""
-    if cloud == "aws" and settings.aws_access_key_id and settings.aws_secret_access_key:
-        return {
-            "aws_access_key_id": settings.aws_access_key_id.get_secret_value(),
-            "aws_secret_access_key": settings.aws_secret_access_key.get_secret_value(),
-        }
-    if cloud == "gcp" and settings.google_application_credentials:
-        return {"token": read_service_account_json(settings.google_application_credentials)}
-    if cloud == "azure":
-        if settings.azure_storage_connection_string:
-            connection_string = settings.azure_storage_connection_string.get_secret_value()
-            parse_azure_connection_string(connection_string)
-            return {"connection_string": connection_string}
-        if settings.azure_storage_account_name and settings.azure_storage_account_key:
-            return {
-                "account_name": settings.azure_storage_account_name,
-                "account_key": settings.azure_storage_account_key.get_secret_value(),
-            }
-        if settings.azure_storage_account_name and settings.azure_storage_sas_token:
-            return {
-                "account_name": settings.azure_storage_account_name,
-                "sas_token": settings.azure_storage_sas_token.get_secret_value(),
-            }
-    return {}
-
-
-def _artifact_store(cloud: str, settings: Settings, authenticated: bool) -> ComponentSpec:
-    configuration: dict[str, Any] = {"path": settings.artifact_store_uri(cloud)}
-    if cloud == "aws":
-        client_kwargs: dict[str, Any] = {"region_name": settings.aws_region}
-        if settings.s3_endpoint_url:
-            client_kwargs["endpoint_url"] = settings.s3_endpoint_url
-        configuration["client_kwargs"] = client_kwargs
-    if cloud != "local":
+def artifact_store_component(cloud: str, store: ArtifactStoreSpec) -> ComponentSpec:
+    configuration: dict[str, Any] = {"path": store.path, **store.configuration}
+    if store.secret_name:
         # None clears a secret from an earlier registration that had one.
-        configuration["authentication_secret"] = CLOUD_SECRETS[cloud] if authenticated else None
+        configuration["authentication_secret"] = store.secret_name if store.secret_values else None
     return ComponentSpec(
         f"annotation-loop-{cloud}-artifacts",
-        ARTIFACT_STORE_FLAVORS[cloud],
+        store.flavor,
         StackComponentType.ARTIFACT_STORE,
         configuration,
     )
@@ -142,17 +100,15 @@ def _artifact_store(cloud: str, settings: Settings, authenticated: bool) -> Comp
 
 def register_stack(cloud: str, settings: Settings, activate: bool = True) -> str:
     """Creates or updates the stack for `cloud` and (by default) activates it."""
-    if cloud not in CLOUDS:
-        raise ConfigurationError(f"Unknown cloud {cloud!r}: use one of {', '.join(CLOUDS)}")
-    # Validate every credential before writing anything.
-    credentials = cloud_credentials(cloud, settings)
+    # Every credential is validated before anything is written.
+    store = get_cloud(cloud).artifact_store(settings)
     client = Client()
     _ensure_secret(
         client, LABEL_STUDIO_SECRET, {"api_key": settings.label_studio_api_key.get_secret_value()}
     )
-    if credentials:
-        _ensure_secret(client, CLOUD_SECRETS[cloud], credentials)
-    artifact_store = _artifact_store(cloud, settings, authenticated=bool(credentials))
+    if store.secret_name and store.secret_values:
+        _ensure_secret(client, store.secret_name, store.secret_values)
+    artifact_store = artifact_store_component(cloud, store)
     annotator = _annotator(settings)
     for spec in (artifact_store, annotator):
         _ensure_component(client, spec)

@@ -292,14 +292,18 @@ def test_integrations_the_scripts_install_exist() -> None:
 def test_stack_script_matches_what_run_py_registers(cloud: str) -> None:
     from zenml.secret.schemas import AWSSecretSchema, AzureSecretSchema, GCPSecretSchema
 
+    from annotation_loop.clouds import get_cloud
     from annotation_loop.zenml_integration import stacks
 
+    spec = get_cloud(cloud).artifact_store(Settings())
+    registered = stacks.artifact_store_component(cloud, spec)
+    secret_name = spec.secret_name
     script = CLOUD_CONFIG / cloud / "stack.sh"
     by_type = {r.component_type: r for r in registrations(script)}
     store, annotator = by_type["artifact_store"], by_type["annotator"]
-    assert store.name == f"annotation-loop-{cloud}-artifacts"
-    assert store.flavor == stacks.ARTIFACT_STORE_FLAVORS[cloud]
-    assert store.config["authentication_secret"] == stacks.CLOUD_SECRETS[cloud]
+    assert store.name == registered.name
+    assert store.flavor == registered.flavor
+    assert secret_name and store.config["authentication_secret"] == secret_name
     assert annotator.name == stacks.ANNOTATOR
     assert annotator.config["authentication_secret"] == stacks.LABEL_STUDIO_SECRET
     schemas: dict[str, type[BaseModel]] = {
@@ -310,7 +314,7 @@ def test_stack_script_matches_what_run_py_registers(cloud: str) -> None:
     schema = schemas[cloud]
     secrets = secrets_created(script)
     assert secrets[stacks.LABEL_STUDIO_SECRET] == {"api_key"}
-    assert secrets[stacks.CLOUD_SECRETS[cloud]] <= set(schema.model_fields)
+    assert secrets[secret_name] <= set(schema.model_fields)
     stack_commands = [args for args in zenml_commands(script) if args[0] == "stack"]
     assert [args[:3] for args in stack_commands] == [
         ["stack", "register", stacks.stack_name(cloud)],
@@ -401,19 +405,21 @@ def test_gpu_settings_are_valid_for_the_flavor_the_script_registers(
 
 # -- Label Studio's read-only credentials ------------------------------------------------------
 def test_label_studios_read_only_credentials_are_settings_documented_with_their_policy() -> None:
-    """The variables the sync reads for Label Studio are Settings fields (so `.env` works and
-    a retraining run inherits them), and each cloud's README names them and the policy the
-    warning points to, which exists."""
-    from annotation_loop.clouds.credentials import LABEL_STUDIO_READ_ONLY
+    """Label Studio's own credentials are Settings fields (so `.env` works and a retraining
+    run inherits them), and each cloud's README names them and the policy the warning points
+    to, which exists."""
+    from annotation_loop.clouds import get_cloud
 
-    readmes = {"s3": "aws/README.md", "gs": "gcp/README.md"}
-    assert set(LABEL_STUDIO_READ_ONLY) == set(readmes)
-    for protocol, option in LABEL_STUDIO_READ_ONLY.items():
+    for cloud in ("aws", "gcp"):
+        option = get_cloud(cloud).label_studio_read_only
+        assert option is not None, cloud
         assert (PROJECT_ROOT / option.policy).is_file()
-        readme = (CLOUD_CONFIG / readmes[protocol]).read_text()
+        readme = (CLOUD_CONFIG / cloud / "README.md").read_text()
         assert Path(option.policy).name in readme
+        assert set(option.settings) <= set(Settings.model_fields)
         for variable in option.variables:
-            assert variable.removeprefix("LOOP_").lower() in Settings.model_fields
             assert variable in readme
+            assert variable in option.write_keys_warning()
+    assert get_cloud("azure").label_studio_read_only is None
     azure = (CLOUD_CONFIG / "azure/README.md").read_text()
     assert "no read-only" in azure.replace("\n", " ")

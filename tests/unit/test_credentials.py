@@ -1,17 +1,14 @@
 import json
 
 import pytest
+from pydantic import SecretStr
 
-from annotation_loop.clouds.credentials import (
-    azure_account,
-    is_stand_in,
-    label_studio_environment,
-    parse_azure_connection_string,
-    read_service_account_json,
-)
+from annotation_loop.clouds import get_cloud
+from annotation_loop.clouds.azure import AzureAccount, azure_account, parse_azure_connection_string
+from annotation_loop.clouds.base import is_stand_in
+from annotation_loop.clouds.gcp import read_service_account_json
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.settings import Settings
-from annotation_loop.zenml_integration.stacks import cloud_credentials
 
 SERVICE_ACCOUNT = {
     "type": "service_account",
@@ -54,53 +51,28 @@ def test_azure_connection_string_needs_a_credential():
         parse_azure_connection_string("DefaultEndpointsProtocol=https;AccountName=acct")
     with pytest.raises(ConfigurationError, match="no AccountName"):
         parse_azure_connection_string("garbage")
-    assert azure_account({"AZURE_STORAGE_CONNECTION_STRING": good}).name == "acct"
-    assert (
-        azure_account({"AZURE_STORAGE_ACCOUNT_NAME": "n", "AZURE_STORAGE_ACCOUNT_KEY": "k"}).key
-        == "k"
-    )
-    assert azure_account({}) is None
+    account = azure_account(Settings(azure_storage_connection_string=SecretStr(good)))
+    assert account is not None and account.name == "acct" and not account.emulated
+    by_name = Settings(azure_storage_account_name="n", azure_storage_account_key=SecretStr("k"))
+    assert azure_account(by_name) == AzureAccount("n", "k")
+    sas = "AccountName=acct;SharedAccessSignature=sv=1;BlobEndpoint=https://a.blob.core.windows.net"
+    assert azure_account(Settings(azure_storage_connection_string=SecretStr(sas))) is None
+    emulator = azure_account(Settings(local_azure=True))
+    assert emulator is not None and emulator.emulated
 
 
-def test_cloud_credentials_validate_before_anything_is_written(tmp_path):
+def test_artifact_store_credentials_are_validated_before_anything_is_written(tmp_path):
     bad_key = tmp_path / "bad.json"
     bad_key.write_text("not json")
     with pytest.raises(ConfigurationError):
-        cloud_credentials("gcp", Settings(google_application_credentials=bad_key))
+        get_cloud("gcp").artifact_store(Settings(google_application_credentials=bad_key))
     with pytest.raises(ConfigurationError):
-        cloud_credentials(
-            "azure", Settings(azure_storage_connection_string="AccountName=a;EndpointSuffix=x")
+        get_cloud("azure").artifact_store(
+            Settings(azure_storage_connection_string="AccountName=a;EndpointSuffix=x")
         )
     local = Settings(local_azure=True)
-    assert "connection_string" in cloud_credentials("azure", local)
-    assert cloud_credentials("gcp", Settings()) == {}
-
-
-def test_label_studio_gets_its_read_only_keys_in_place_of_the_loops():
-    loop = {"AWS_ACCESS_KEY_ID": "loop-id", "AWS_SECRET_ACCESS_KEY": "loop-secret"}
-    env, read_only = label_studio_environment(loop, "s3")
-    assert (env["AWS_ACCESS_KEY_ID"], read_only) == ("loop-id", False)
-
-    own = {
-        **loop,
-        "LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID": "ls-id",
-        "LOOP_LABEL_STUDIO_AWS_SECRET_ACCESS_KEY": "ls-secret",
-    }
-    env, read_only = label_studio_environment(own, "s3")
-    assert read_only
-    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("ls-id", "ls-secret")
-
-    key_file = {"LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS": "/keys/ls.json"}
-    env, read_only = label_studio_environment(key_file, "gs")
-    assert read_only and env["GOOGLE_APPLICATION_CREDENTIALS"] == "/keys/ls.json"
-    # Azure has no read-only option in Label Studio 1.23; S3's variables do not leak into it.
-    assert label_studio_environment(own, "az")[1] is False
-
-
-def test_half_of_label_studios_key_pair_is_refused():
-    with pytest.raises(ConfigurationError, match="set both") as error:
-        label_studio_environment({"LOOP_LABEL_STUDIO_AWS_ACCESS_KEY_ID": "ls-id"}, "s3")
-    assert "\n" not in str(error.value)
+    assert "connection_string" in get_cloud("azure").artifact_store(local).secret_values
+    assert get_cloud("gcp").artifact_store(Settings()).secret_values == {}
 
 
 def test_only_loopback_endpoints_are_stand_ins():

@@ -93,3 +93,24 @@ def test_missing_azure_account_is_a_one_line_error(monkeypatch):
         ObjectStore(DataSource(root_uri="az://container", dataset="d"))
     message = str(excinfo.value)
     assert "\n" not in message and "AZURE_STORAGE_CONNECTION_STRING" in message
+
+
+def test_failures_name_the_clouds_own_settings(monkeypatch):
+    """Each failure's hint comes from the store's cloud: its credentials, its bucket's
+    setting, and the stand-in's switch when the cloud itself cannot be reached."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    real_s3 = ObjectStore(DataSource(root_uri="s3://bucket", dataset="d"))
+    assert "check AWS_ACCESS_KEY_ID" in str(real_s3._guard("list", PermissionError("Forbidden")))
+    missing = str(real_s3._guard("list", FileNotFoundError("NoSuchBucket")))
+    assert "LOOP_S3_BUCKET" in missing
+    unreachable = str(real_s3._guard("list", OSError("Could not connect to the endpoint URL")))
+    assert "set LOOP_LOCAL_S3=true" in unreachable
+    emulator = DataSource(root_uri="gs://bucket", dataset="d", endpoint_url="http://127.0.0.1:9")
+    down = str(ObjectStore(emulator)._guard("list", OSError("Cannot connect to host")))
+    assert "http://127.0.0.1:9" in down and "run.py up" in down
+
+
+def test_a_store_of_no_cloud_is_refused():
+    with pytest.raises(StorageError, match="No cloud stores"):
+        ObjectStore(DataSource(root_uri="ftp://host/data", dataset="d"))
