@@ -1,4 +1,5 @@
-"""How well a classifier does: accuracy, macro-F1, per-class scores, confusion matrix.
+"""How well a classifier does: accuracy, macro-F1, per-class scores, confusion matrix, as
+scikit-learn computes them.
 
 Shared by every classification task type (images, texts).
 """
@@ -40,34 +41,42 @@ class ClassificationMetrics:
         }
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    # A class never predicted (or never present) scores 0 rather than NaN.
-    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
-
-
 def compute_metrics(
     true_labels: Sequence[str], predicted_labels: Sequence[str], labels: Sequence[str]
 ) -> ClassificationMetrics:
-    """Metrics of `predicted_labels` against `true_labels` (same order), over `labels`."""
-    index = {label: i for i, label in enumerate(labels)}
+    """Metrics of `predicted_labels` against `true_labels` (same order), over `labels`.
+
+    A class never predicted (or never present) scores 0 rather than NaN; no examples at all
+    give zeros everywhere.
+    """
+    # scikit-learn takes seconds to import: only an evaluation pays for it, not every module
+    # that names the metrics type.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    known = set(labels)
     for label in (*true_labels, *predicted_labels):
-        if label not in index:
+        if label not in known:
             raise UnknownLabelError(f"Label {label!r} is not one of {list(labels)}")
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(
-        matrix,
-        ([index[t] for t in true_labels], [index[p] for p in predicted_labels]),
-        1,
-    )
-    correct = np.diag(matrix)
-    support = matrix.sum(axis=1)
-    precision = _ratio(correct, matrix.sum(axis=0))
-    recall = _ratio(correct, support)
-    f1 = _ratio(2 * precision * recall, precision + recall)
-    n = int(matrix.sum())
+    if len(true_labels) != len(predicted_labels):
+        raise ValueError(
+            f"{len(true_labels)} true labels but {len(predicted_labels)} predicted: "
+            "evaluate every example once"
+        )
+    n = len(true_labels)
+    if n == 0:  # scikit-learn refuses empty input; an evaluation that scored nothing is 0
+        zeros = np.zeros(len(labels))
+        matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        precision, recall, f1, support = zeros, zeros, zeros, zeros.astype(np.int64)
+    else:
+        matrix = confusion_matrix(true_labels, predicted_labels, labels=list(labels))
+        # F1 as 2tp / (2tp + fp + fn): the harmonic mean of precision and recall, up to the
+        # last bit of a float.
+        precision, recall, f1, support = precision_recall_fscore_support(
+            true_labels, predicted_labels, labels=list(labels), zero_division=0.0
+        )
     return ClassificationMetrics(
         labels=list(labels),
-        accuracy=float(correct.sum() / n) if n else 0.0,
+        accuracy=float(np.trace(matrix) / n) if n else 0.0,
         per_class={
             label: {
                 "precision": float(precision[i]),

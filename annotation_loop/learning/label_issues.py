@@ -3,12 +3,13 @@
 Every labelled unit (an image, a text, or one word of an NER text) has an embedding and a
 given class. A logistic regression fit on the other folds gives each unit class
 probabilities its own label never influenced. Confident learning (Northcutt, Jiang and
-Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR 2021) then
-sets one threshold per class, t_j = the mean probability of class j over the units given
-j (how sure the model typically is of a class's own units), and counts a unit as
-confidently belonging to class j when p_j >= t_j. A unit whose most probable such class is
-not its given class is a label issue; issues are listed least self-confident first
-(lowest probability of the given class), the order in which a reviewer should see them.
+Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR 2021), as
+cleanlab implements it, then sets one threshold per class, t_j = the mean probability of
+class j over the units given j, and counts a unit as confidently belonging to class j when
+p_j >= t_j. A unit is a label issue when the class it is counted under (the model's most
+probable class if it clears several thresholds) is not its given class, and the model does
+not predict the given class either. Issues are listed least self-confident first (lowest
+probability of the given class), the order in which a reviewer should see them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import cleanlab.filter
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -140,9 +142,10 @@ def find_label_issues(
 ) -> list[LabelIssue]:
     """Units whose given class is probably wrong, least self-confident first.
 
-    A unit is an issue when, among the classes j with p_j >= t_j (the class's threshold, see
-    the module docstring), the most probable is not the given class and has
-    p_j >= `min_confidence`. A class no unit is given has no threshold and is never suggested.
+    A unit is an issue when cleanlab's confident learning (`filter_by="confident_learning"`,
+    see the module docstring) flags it and the model's most probable class, the suggestion,
+    has p >= `min_confidence`. No unit is counted under a class no unit is given (cleanlab
+    sets its threshold above 1), and out-of-fold probabilities give such a class 0.
     """
     rows = np.asarray(probabilities, dtype=np.float64)
     if rows.ndim != 2 or not np.isfinite(rows).all():
@@ -153,23 +156,22 @@ def find_label_issues(
         raise ConfigurationError(f"The minimum confidence must be in [0, 1], not {min_confidence}")
     n_units, n_classes = rows.shape
     labels = _validated_labels(given, n_units, n_classes)
-    units = np.arange(n_units)
+    if len(np.unique(labels)) < 2:
+        # Nothing to dispute a label with (and cleanlab refuses a single class).
+        return []
 
-    counts = np.bincount(labels, minlength=n_classes)
-    sums = np.zeros(n_classes)
-    np.add.at(sums, labels, rows[units, labels])
-    thresholds = np.divide(sums, counts, out=np.full(n_classes, np.inf), where=counts > 0)
-
-    confident = np.where(rows >= thresholds, rows, -np.inf)
-    suggested = np.argmax(confident, axis=1)
-    is_issue = (
-        np.isfinite(confident[units, suggested])  # confident in some class at all
-        & (suggested != labels)
-        & (rows[units, suggested] >= min_confidence)
+    # Ranked by self-confidence, the given class's probability, lowest first. Unlike the
+    # paper's rule alone, cleanlab counts p_j within 1e-6 of t_j as confident and never
+    # disputes a label the model itself predicts.
+    flagged = cleanlab.filter.find_label_issues(
+        labels,
+        rows,
+        filter_by="confident_learning",
+        return_indices_ranked_by="self_confidence",
+        n_jobs=1,  # no worker processes inside a pipeline step
     )
-
-    flagged = units[is_issue]
-    self_confidence = rows[flagged, labels[flagged]]
+    # The suggestion is the model's prediction, as cleanlab's `CleanLearning` reports it.
+    suggested = rows.argmax(axis=1)
     return [
         LabelIssue(
             unit=int(unit),
@@ -178,5 +180,6 @@ def find_label_issues(
             given_probability=float(rows[unit, labels[unit]]),
             suggested_probability=float(rows[unit, suggested[unit]]),
         )
-        for unit in flagged[np.argsort(self_confidence, kind="stable")]
+        for unit in flagged
+        if rows[unit, suggested[unit]] >= min_confidence
     ]
