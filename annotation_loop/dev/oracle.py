@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.task_types import TaskType
+from annotation_loop.task_types import TaskType, demo_data_of
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ def label_with_truth(
     tasks: Sequence[OracleTask],
     truth: Mapping[str, Any],
 ) -> OracleReport:
+    demo = demo_data_of(task_type)
     accepted = corrected = without_prediction = unknown = 0
     for task in tqdm(tasks, desc="oracle labelling", unit="task"):
         target = truth.get(task.key)
@@ -54,7 +55,7 @@ def label_with_truth(
         client.create_annotation(task.task_id, task_type.result_for_target(target, task.input_ref))
         if task.predicted is None:
             without_prediction += 1
-        elif task_type.same_target(task.predicted, target):
+        elif demo.same_target(task.predicted, target):
             accepted += 1
         else:
             corrected += 1

@@ -4,7 +4,8 @@ A task type is a small unit with no ZenML in it: its Label Studio label config, 
 bucket's raw items become task data, how annotations become training targets, the model
 (train, predict, evaluate), and how predictions become Label Studio results. The steps
 and pipelines only ever talk to this interface, so a new kind of labelling is one new
-module (registered in `annotation_loop.task_types`) plus its configs.
+module (registered in `annotation_loop.task_types`) plus its configs. Seeding the demo and
+reviewing labels are optional, in `annotation_loop.task_types.capabilities`.
 
 Targets are a task type's own Python values (a label, a tuple of spans); they are stored in
 snapshots through `encode_target` / `decode_target`, which must round-trip.
@@ -21,6 +22,7 @@ import numpy as np
 from PIL.Image import Image
 
 from annotation_loop.data.storage import ObjectStore
+from annotation_loop.task_types.metrics import ValidationMetrics
 
 
 @dataclass(frozen=True)
@@ -69,31 +71,14 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class LabelUnits:
-    """What label-issue review checks: one unit per classified item; one per word for NER."""
-
-    features: np.ndarray  # (m, d) float32: the model's features of each unit
-    given: np.ndarray  # (m,) index into `classes` of the label the annotation gives the unit
-    example: np.ndarray  # (m,) index of the example (in the input sequence) the unit belongs to
-    position: np.ndarray  # (m,) the unit's position in its example: 0, or the word's index
-    classes: tuple[str, ...]
-
-    @classmethod
-    def empty(cls, classes: tuple[str, ...]) -> LabelUnits:
-        """No units: the model could read none of the examples."""
-        no_indexes = np.empty(0, dtype=np.int64)
-        return cls(np.empty((0, 0), dtype=np.float32), no_indexes, no_indexes, no_indexes, classes)
-
-
-@dataclass(frozen=True)
 class Evaluation:
     """A model's scores on a validation split."""
 
-    metrics: dict[str, Any]  # JSON-able, logged on the model version
+    metrics: ValidationMetrics  # logged on the model version
     figure: Image  # the picture that explains the metrics (confusion matrix, per-type F1)
 
     def score(self, metric: str) -> float:
-        return float(self.metrics[metric])
+        return self.metrics.score(metric)
 
 
 @dataclass(frozen=True)
@@ -113,12 +98,16 @@ class TaskType(ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # "image classification"
     item_description: ClassVar[str]  # what a batch holds: "JPEG/PNG images"
-    promotion_metric: ClassVar[str]  # the `Evaluation.metrics` key a new version must beat
+    metrics_type: ClassVar[type[ValidationMetrics]]  # what `evaluate` reports
+    promotion_metric: ClassVar[str]  # the score of `metrics_type` a new version must beat
     defaults: ClassVar[TaskDefaults]
     from_name: ClassVar[str] = "label"  # the control tag's name in the label config
     # Whether tasks point into the bucket (so Label Studio needs a source storage to show
     # them) or carry their content themselves.
     items_in_bucket: ClassVar[bool]
+    # What `train` takes (`train_config:` in configs/<task>/training.yaml): a dataclass whose
+    # module imports no model library, so that a config is checked before anything runs.
+    train_config_type: ClassVar[type[Any]]
 
     # -- Label Studio ------------------------------------------------------------------
     @abstractmethod
@@ -197,31 +186,4 @@ class TaskType(ABC):
 
     @abstractmethod
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        """Scores on labelled examples; `metrics` holds `promotion_metric`."""
-
-    # -- label-issue review --------------------------------------------------------------
-    @abstractmethod
-    def label_units(
-        self, model: Any, examples: Sequence[Example], batch_size: int = 64
-    ) -> LabelUnits:
-        """The units of `examples` with the model's features and their annotated classes.
-
-        Examples the model cannot read (a corrupt image, an empty text) have no units. Raises
-        `UnknownLabelError` for an annotation whose label the model does not predict.
-        """
-
-    @abstractmethod
-    def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> Any:
-        """`example`'s target with the units at these positions (`LabelUnits.position`)
-        relabelled to these classes (names from `LabelUnits.classes` of the same model)."""
-
-    # -- the demo ----------------------------------------------------------------------
-    @abstractmethod
-    def seed_demo(
-        self, store: ObjectStore, batches: int, batch_size: int, seed: int
-    ) -> dict[str, Any]:
-        """Writes the demo dataset's batches (keeping existing ones); item key -> true target."""
-
-    def same_target(self, a: Any, b: Any) -> bool:
-        """Whether a pre-annotation needs no change to become the annotation."""
-        return bool(a == b)
+        """Scores on labelled examples, as a `metrics_type`."""

@@ -5,13 +5,18 @@ types share."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
-from annotation_loop.task_types.base import Example, LabelUnits, Prediction, TaskType
+from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskType
+from annotation_loop.task_types.capabilities import LabelReview, LabelUnits
+from annotation_loop.task_types.metrics import ClassificationScores
+
+if TYPE_CHECKING:
+    from annotation_loop.learning.classification_metrics import ClassificationMetrics
 
 FROM_NAME = "label"
 
@@ -68,6 +73,16 @@ def label_from_result(
     return None
 
 
+def classification_evaluation(metrics: ClassificationMetrics) -> Evaluation:
+    """`metrics` as the declared scores, with their confusion matrix."""
+    from annotation_loop.learning.classification_metrics import plot_confusion_matrix
+
+    return Evaluation(
+        ClassificationScores.model_validate(metrics, from_attributes=True),
+        plot_confusion_matrix(metrics),
+    )
+
+
 def _model_label(label: str, labels: Sequence[str], what: str) -> int:
     if label not in labels:
         raise UnknownLabelError(
@@ -83,11 +98,12 @@ def _embedding(prediction: Prediction) -> np.ndarray:
     return prediction.embedding
 
 
-class SingleChoiceTaskType(TaskType):
+class SingleChoiceTaskType(TaskType, LabelReview):
     """What image and text classification share: one `Choices` label per item, over the
-    object tag `to_name`, and label review with one unit per item."""
+    object tag `to_name`, classification scores, and label review with one unit per item."""
 
     to_name: ClassVar[str]
+    metrics_type = ClassificationScores
 
     def target_from_result(
         self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str

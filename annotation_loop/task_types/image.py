@@ -18,6 +18,8 @@ from annotation_loop.task_types.base import (
     SourceItem,
     TaskDefaults,
 )
+from annotation_loop.task_types.capabilities import DemoData
+from annotation_loop.vision.train_config import TrainConfig
 
 TO_NAME = "image"
 
@@ -39,12 +41,13 @@ def _decodable(uri: str, data: bytes | UnreadableObject) -> bytes | None:
     return data
 
 
-class ImageClassification(choices.SingleChoiceTaskType):
+class ImageClassification(choices.SingleChoiceTaskType, DemoData):
     to_name = TO_NAME
     name = "image"
     description = "image classification"
     item_description = "JPEG/PNG images"
     promotion_metric = "accuracy"
+    train_config_type = TrainConfig
     items_in_bucket = True
     defaults = TaskDefaults(
         project_name="MNIST digits",
@@ -106,10 +109,12 @@ class ImageClassification(choices.SingleChoiceTaskType):
         config: Mapping[str, Any],
         init: Any | None,
     ) -> tuple[Any, dict[str, Any]]:
-        from annotation_loop.vision.classifier import LabelledImage, TrainConfig, train_classifier
+        from annotation_loop.vision.classifier import LabelledImage, train_classifier
 
         images = [LabelledImage(e.key, e.input, e.target) for e in examples]
-        checkpoint, report = train_classifier(images, labels, TrainConfig(**config), init=init)
+        checkpoint, report = train_classifier(
+            images, labels, self.train_config_type(**config), init=init
+        )
         summary = asdict(report)
         summary["skipped_keys"] = report.skipped_keys[:20]
         summary["items_per_second"] = summary.pop("images_per_second")
@@ -126,14 +131,13 @@ class ImageClassification(choices.SingleChoiceTaskType):
         ], corrupt
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        from annotation_loop.learning.classification_metrics import plot_confusion_matrix
         from annotation_loop.vision.classifier import LabelledImage
         from annotation_loop.vision.metrics import evaluate_classifier
 
         metrics = evaluate_classifier(
             model, [LabelledImage(e.key, e.input, e.target) for e in examples]
         )
-        return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+        return choices.classification_evaluation(metrics)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

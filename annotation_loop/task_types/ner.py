@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import UnknownLabelError
-from annotation_loop.task_types.base import (
-    Evaluation,
-    Example,
-    LabelUnits,
-    Prediction,
-    TaskDefaults,
-)
+from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
+from annotation_loop.task_types.capabilities import DemoData, LabelReview, LabelUnits
 from annotation_loop.task_types.choices import check_labels
+from annotation_loop.task_types.metrics import EntityScores
 from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import WNUT_TYPES
 from annotation_loop.text.spans import (
@@ -30,6 +26,9 @@ from annotation_loop.text.spans import (
     spans_from_result,
     word_types,
 )
+
+if TYPE_CHECKING:
+    from annotation_loop.text.entity_metrics import EntityMetrics
 
 Spans = tuple[Span, ...]
 
@@ -50,9 +49,19 @@ def _class_index(kind: str, classes: tuple[str, ...], what: str) -> int:
     return classes.index(kind)
 
 
-class NamedEntityRecognition(TextTaskType):
+def entity_evaluation(metrics: EntityMetrics) -> Evaluation:
+    """`metrics` as the declared scores, with their per-type F1 plot."""
+    from annotation_loop.text.entity_metrics import plot_entity_scores
+
+    return Evaluation(
+        EntityScores.model_validate(metrics, from_attributes=True), plot_entity_scores(metrics)
+    )
+
+
+class NamedEntityRecognition(TextTaskType, LabelReview, DemoData):
     name = "ner"
     description = "named-entity recognition"
+    metrics_type = EntityScores
     promotion_metric = "f1"  # entity-level, micro-averaged (seqeval semantics)
     defaults = TaskDefaults(
         project_name="Tweet entities",
@@ -107,13 +116,12 @@ class NamedEntityRecognition(TextTaskType):
         init: Any | None,
     ) -> tuple[Any, dict[str, Any]]:
         from annotation_loop.text.examples import SpanExample
-        from annotation_loop.text.pretrained import TextTrainConfig
         from annotation_loop.text.tagger import train_tagger
 
         checkpoint, report = train_tagger(
             [SpanExample(e.key, e.input, tuple(e.target)) for e in examples],
             labels,
-            TextTrainConfig(**config),
+            self.train_config_type(**config),
             init=init,
         )
         summary = asdict(report)
@@ -132,14 +140,13 @@ class NamedEntityRecognition(TextTaskType):
         ], []
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        from annotation_loop.text.entity_metrics import plot_entity_scores
         from annotation_loop.text.examples import SpanExample
         from annotation_loop.text.tagger import evaluate_tagger
 
         metrics = evaluate_tagger(
             model, [SpanExample(e.key, e.input, tuple(e.target)) for e in examples]
         )
-        return Evaluation(metrics.to_metadata(), plot_entity_scores(metrics))
+        return entity_evaluation(metrics)
 
     def label_units(
         self, model: Any, examples: Sequence[Example], batch_size: int = 64

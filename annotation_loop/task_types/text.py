@@ -14,11 +14,12 @@ from annotation_loop.task_types.base import (
     Prediction,
     TaskDefaults,
 )
+from annotation_loop.task_types.capabilities import DemoData
 from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import REVIEW_LABELS
 
 
-class TextClassification(choices.SingleChoiceTaskType, TextTaskType):
+class TextClassification(choices.SingleChoiceTaskType, TextTaskType, DemoData):
     to_name = TO_NAME
     name = "text"
     description = "text classification"
@@ -42,12 +43,11 @@ class TextClassification(choices.SingleChoiceTaskType, TextTaskType):
     ) -> tuple[Any, dict[str, Any]]:
         from annotation_loop.text.classifier import train_text_classifier
         from annotation_loop.text.examples import TextExample
-        from annotation_loop.text.pretrained import TextTrainConfig
 
         checkpoint, report = train_text_classifier(
             [TextExample(e.key, e.input, e.target) for e in examples],
             labels,
-            TextTrainConfig(**config),
+            self.train_config_type(**config),
             init=init,
         )
         summary = asdict(report)
@@ -68,14 +68,13 @@ class TextClassification(choices.SingleChoiceTaskType, TextTaskType):
         )
 
     def evaluate(self, model: Any, examples: Sequence[Example]) -> Evaluation:
-        from annotation_loop.learning.classification_metrics import plot_confusion_matrix
         from annotation_loop.text.classifier import evaluate_text_classifier
         from annotation_loop.text.examples import TextExample
 
         metrics = evaluate_text_classifier(
             model, [TextExample(e.key, e.input, e.target) for e in examples]
         )
-        return Evaluation(metrics.to_metadata(), plot_confusion_matrix(metrics))
+        return choices.classification_evaluation(metrics)
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

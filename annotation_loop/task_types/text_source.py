@@ -10,6 +10,7 @@ from annotation_loop.data.confined_reads import UnreadableObject
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.task_types.base import ItemListing, SourceItem, TaskType
 from annotation_loop.text.items import TEXT_SUFFIXES, item_key, parse_text_file, text_hash
+from annotation_loop.text.train_config import TextTrainConfig
 
 TO_NAME = "text"
 
@@ -18,6 +19,7 @@ class TextTaskType(TaskType):
     """Base of the task types whose input is one text."""
 
     items_in_bucket = False
+    train_config_type = TextTrainConfig
     item_description = "non-empty texts (.txt files, or .json/.jsonl/.csv rows)"
 
     def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:

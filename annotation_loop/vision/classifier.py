@@ -34,6 +34,7 @@ from annotation_loop.vision.images import (
     image_loader,
     train_transform,
 )
+from annotation_loop.vision.train_config import TrainConfig
 
 # Batches decoded per DataLoader while predicting: bounds the image bytes held in memory.
 PREDICT_CHUNK_BATCHES = 16
@@ -58,29 +59,6 @@ class ImagePrediction:
     uncertainty: float  # margin uncertainty of the softmax, in [0, 1]
     # The pooled backbone features the head reads (1-D float16); left out of equality.
     embedding: np.ndarray = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    arch: str = "efficientnet_lite0"
-    image_size: int = 224
-    epochs: int = 3
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    freeze_backbone: bool = True  # train only the new head: fast, and enough for few labels
-    num_workers: int = 0  # DataLoader processes decoding images
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.image_size < 32 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigurationError(
-                f"Invalid training config {self}: image_size must be >= 32, "
-                "epochs and batch_size >= 1"
-            )
-        if self.learning_rate <= 0 or self.num_workers < 0:
-            raise ConfigurationError(
-                f"Invalid training config {self}: learning_rate must be > 0, num_workers >= 0"
-            )
 
 
 @dataclass(frozen=True)

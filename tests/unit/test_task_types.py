@@ -1,20 +1,58 @@
-"""The task types' Label Studio side: label configs and result conversions, both ways."""
+"""The task types' registry and typed name, and their Label Studio side: label configs and
+result conversions, both ways."""
 
 import xml.etree.ElementTree as ET
 
+import click
 import pytest
+from click.testing import CliRunner
+from pydantic import BaseModel, ValidationError
 
 from annotation_loop.errors import ConfigurationError, UnknownLabelError
-from annotation_loop.task_types import TASK_TYPES, get_task_type
+from annotation_loop.task_types import (
+    TASK_TYPES,
+    DemoData,
+    LabelReview,
+    TaskName,
+    get_task_type,
+    task_name,
+)
 from annotation_loop.text.spans import Span
 
 TEXT = "Alice flew from Paris to 東京 😀 on Monday"
 
 
-def test_the_three_task_types_are_registered():
+def test_the_three_task_types_are_registered_with_demo_and_review():
     assert set(TASK_TYPES) == {"image", "text", "ner"}
+    for task_type in TASK_TYPES.values():
+        assert isinstance(task_type, DemoData) and isinstance(task_type, LabelReview)
     with pytest.raises(ConfigurationError, match="LOOP_TASK to one of image, text, ner"):
         get_task_type("audio")
+
+
+class PipelineConfig(BaseModel):
+    task: TaskName
+
+
+def test_a_task_name_in_a_pydantic_model_is_checked_against_the_registry():
+    assert PipelineConfig(task="ner").task == "ner"
+    with pytest.raises(ValidationError) as error:
+        PipelineConfig(task="audio")
+    (problem,) = error.value.errors()
+    assert problem["loc"] == ("task",)
+    assert problem["msg"].endswith("unknown task type 'audio': use one of image, text, ner")
+
+
+def test_a_task_name_option_in_click_is_a_usage_error_when_unknown():
+    @click.command()
+    @click.option("--task", type=task_name, required=True)
+    def command(task: str) -> None:
+        click.echo(f"task={task}")
+
+    assert CliRunner().invoke(command, ["--task", "text"]).output == "task=text\n"
+    unknown = CliRunner().invoke(command, ["--task", "audio"])
+    assert unknown.exit_code == 2
+    assert "unknown task type 'audio': use one of image, text, ner" in unknown.output
 
 
 @pytest.mark.parametrize(
