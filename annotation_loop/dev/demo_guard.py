@@ -3,7 +3,8 @@
 Both run only the project's own Label Studio: on loopback, with the demo token. The demo also
 deletes and recreates its project and ZenML model, so it goes on only when the server
 answering is the process this state folder started and ZenML's store is this state folder's
-own: a `.env` pointing at a real Label Studio or ZenML server never reaches a deletion.
+own (its SQLite database, or the ZenML server this state folder started): a `.env` pointing
+at a real Label Studio or ZenML server never reaches a deletion.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from annotation_loop.dev.services import LabelStudioServer
+from annotation_loop.dev.services import LabelStudioServer, ZenmlServer, store_location
 from annotation_loop.errors import ConfigurationError, ServiceError
 from annotation_loop.settings import (
     DEMO_LABEL_STUDIO_PASSWORD,
@@ -57,12 +58,15 @@ def require_own_label_studio_process(settings: Settings) -> None:
 
 
 def require_project_zenml_store(settings: Settings) -> None:
-    """Refuses unless ZenML's store is a SQLite database of the project's own: in this state
-    folder, or where the virtualenv keeps it."""
+    """Refuses unless ZenML's store is the project's own: a SQLite database in this state
+    folder (or where the virtualenv keeps it), or the URL of the ZenML server this state
+    folder starts (`require_running_zenml_server` checks, once started, that it is ours)."""
     from sqlalchemy.engine import make_url
     from zenml.config.global_config import GlobalConfiguration
     from zenml.enums import StoreType
 
+    if ZenmlServer(settings).is_client_store():
+        return
     store = GlobalConfiguration().store_configuration
     own = settings.zenml_config_path.resolve()
     if store.type == StoreType.SQL:
@@ -72,14 +76,24 @@ def require_project_zenml_store(settings: Settings) -> None:
             database.is_relative_to(folder) for folder in (own, VENV_ZENML_CONFIG.resolve())
         ):
             return
-        where = url.render_as_string(hide_password=True)
-    else:
-        where = store.url
     raise ConfigurationError(
         f"`run.py demo` deletes and recreates its ZenML model, so it runs only on the "
-        f"project's own ZenML store in {own}, and ZenML uses {where}: unset ZENML_CONFIG_PATH "
-        "and ZENML_STORE_URL (or run `zenml logout`) for the demo"
+        f"project's own ZenML store in {own}, and ZenML uses {store_location(store)}: unset "
+        "ZENML_CONFIG_PATH and ZENML_STORE_URL (or run `zenml logout`) for the demo"
     )
+
+
+def require_running_zenml_server(settings: Settings) -> None:
+    """When ZenML's store is the project's ZenML server, refuses unless what answers there is
+    the server whose pid file is in this state folder (alive, and listening on that port
+    itself). Without it, ZenML would retry a stopped server for 30 s, then fail."""
+    server = ZenmlServer(settings)
+    if server.is_client_store() and not server.status().healthy:
+        raise ServiceError(
+            f"ZenML uses the project's ZenML server at {server.url}, which is not running (or "
+            "is not the one this project started): `run.py up` starts it again, `run.py down` "
+            "goes back to ZenML's local store"
+        )
 
 
 def local_login(settings: Settings) -> str:
@@ -88,3 +102,10 @@ def local_login(settings: Settings) -> str:
     password = settings.label_studio_password.get_secret_value()
     shown = password if password == DEMO_LABEL_STUDIO_PASSWORD else "LOOP_LABEL_STUDIO_PASSWORD"
     return f"{settings.label_studio_username} / {shown}"
+
+
+def zenml_login(settings: Settings) -> str:
+    """The ZenML dashboard's login as the demo prints it: where the generated password is,
+    never the password."""
+    server = ZenmlServer(settings)
+    return f"{server.username} / the password in {server.password_file}"

@@ -1,5 +1,6 @@
-"""The local services `run.py up` manages: Label Studio and the stand-ins for the clouds'
-object stores (SeaweedFS for S3, fake-gcs-server for GCS, Azurite for Azure Blob).
+"""The local services `run.py up` manages: Label Studio, the stand-ins for the clouds'
+object stores (SeaweedFS for S3, fake-gcs-server for GCS, Azurite for Azure Blob) and the
+ZenML server whose dashboard shows the runs.
 
 Each service runs detached in its own session, so it outlives `run.py up` and `stop()` can
 signal its whole process group; a pid file under `state_dir/run` finds it again later.
@@ -8,9 +9,11 @@ signal its whole process group; a pid file under `state_dir/run` finds it again 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,13 +25,13 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 
-from annotation_loop.errors import ServiceError
+from annotation_loop.errors import ConfigurationError, ServiceError
 from annotation_loop.private_files import (
     OWNER_ONLY_UMASK,
     open_private,
@@ -44,9 +47,17 @@ from annotation_loop.settings import (
     Settings,
 )
 
+if TYPE_CHECKING:
+    from zenml.config.store_config import StoreConfiguration
+
 logger = logging.getLogger(__name__)
 
-SERVICE_NAMES = ("label_studio", "s3", "gcs", "azure")
+SERVICE_NAMES = ("label_studio", "s3", "gcs", "azure")  # what `start_services` starts unless told
+ZENML_SERVER_NAME = "zenml"
+# What `stop_services` stops and `services_status` shows unless told: the ZenML server too.
+ALL_SERVICE_NAMES = (*SERVICE_NAMES, ZENML_SERVER_NAME)
+# Until Settings has its own field: the ZenML server's port (ZenML's own `zenml login --local`
+# takes 8237).
 POLL_INTERVAL = 0.5  # seconds between health checks while a service starts
 HTTP_TIMEOUT = 3.0
 
@@ -93,16 +104,14 @@ def _listens_on(process: psutil.Process, port: int) -> bool:
 
 
 # Cloud credentials a shell may hold: the services are local stand-ins and a demo Label
-# Studio, which get what they need from `environment()` and never the loop's own keys.
-CREDENTIAL_VARIABLES = ("AWS_", "AZURE_", "GOOGLE_APPLICATION_CREDENTIALS", "LOOP_")
+# Studio, which get what they need from `environment()` and never the loop's own keys. Nor
+# ZenML's: a shell's ZENML_STORE_URL (with its password) would make the project's ZenML
+# server serve another store.
+NOT_INHERITED = ("AWS_", "AZURE_", "GOOGLE_APPLICATION_CREDENTIALS", "LOOP_", "ZENML_")
 
 
 def _inherited_environment() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(CREDENTIAL_VARIABLES)
-    }
+    return {name: value for name, value in os.environ.items() if not name.startswith(NOT_INHERITED)}
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -556,9 +565,195 @@ class AzuriteServer(LocalService):
         )
 
 
+class ZenmlServer(LocalService):
+    """ZenML's server and dashboard over ZenML's local SQLite store, with password login.
+
+    `zenml login --local` starts the same server with authentication switched off (its daemon
+    hard-codes ZENML_SERVER_AUTH_SCHEME=NO_AUTH), so anyone on the machine could read the
+    store's secrets through it. This one is started as that daemon is (sharing the client's
+    database, reading local artifacts) but asks for a password, generated at the first start
+    and kept owner-only. Starting it also points ZenML at it, in this process and every later
+    one (ZenML's global configuration, as `zenml login` does); stopping it points ZenML back
+    at the SQLite store, where nothing waits on a server that is gone.
+    """
+
+    name = ZENML_SERVER_NAME
+    title = "ZenML server"
+    port_setting = "LOOP_ZENML_SERVER_PORT"
+    # ZenML's default user: the one a client working on the SQLite store directly acts as, so
+    # runs and secrets have one owner whichever way they were made.
+    username: ClassVar[str] = "default"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports()[0]}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's own ZenML configuration, and its password."""
+        return self.settings.zenml_config_path / "server"
+
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir / "password"
+
+    def ports(self) -> Sequence[int]:
+        return [self.settings.zenml_server_port]
+
+    def password(self) -> str:
+        """The default user's password: made at the first start, kept owner-only."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            private_dir(self.data_dir)
+            password = secrets.token_urlsafe(32)
+            write_private(self.password_file, password)
+            return password
+
+    def command(self) -> list[str]:
+        if any(importlib.util.find_spec(module) is None for module in ("fastapi", "uvicorn")):
+            raise ServiceError(
+                "ZenML's server extras are not installed in the project's virtualenv; run "
+                "`make install`"
+            )
+        return [
+            sys.executable, "-m", "annotation_loop.dev.zenml_server",
+            "--port", str(self.ports()[0]),
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        from zenml.config.global_config import GlobalConfiguration
+
+        return {
+            # What ZenML's own local daemon sets, but for the authentication scheme.
+            "ZENML_SERVER": "true",
+            "ZENML_CONFIG_PATH": str(self.data_dir),
+            # The local stores of this process's ZenML: the server serves its SQLite database.
+            "ZENML_LOCAL_STORES_PATH": str(GlobalConfiguration().local_stores_path),
+            "ZENML_SERVER_DEPLOYMENT_TYPE": "local",
+            # The `local` stack's artifacts (plots among them) are files.
+            "ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS": "true",
+            "ZENML_ANALYTICS_OPT_IN": "false",
+            "ZENML_SERVER_AUTH_SCHEME": "OAUTH2_PASSWORD_BEARER",
+            # A new store is activated with the default user, given this password; an older
+            # one gets it from annotation_loop.dev.zenml_server before the server starts.
+            "ZENML_SERVER_AUTO_ACTIVATE": "true",
+            "ZENML_DEFAULT_USER_PASSWORD": self.password(),
+            # The dashboard of a new store would fetch zenml.io's news.
+            "ZENML_SERVER_DISPLAY_ANNOUNCEMENTS": "false",
+            "ZENML_SERVER_DISPLAY_UPDATES": "false",
+            # As for Label Studio: the `gcp` stack's artifacts are on fake-gcs-server.
+            **FakeGcsServer(self.settings).client_environment(),
+        }
+
+    def is_healthy(self) -> bool:
+        response = _get(f"{self.url}/health")
+        return response is not None and response.status_code == 200
+
+    def check_ready(self) -> None:
+        info = _get(f"{self.url}/api/v1/info")
+        scheme = info.json().get("auth_scheme") if info is not None and info.is_success else None
+        if scheme != "OAUTH2_PASSWORD_BEARER":
+            raise ServiceError(
+                f"the ZenML server at {self.url} does not ask for a password (its "
+                f"authentication scheme is {scheme}); read {self.log_file}"
+            )
+        try:
+            login = httpx.post(
+                f"{self.url}/api/v1/login",
+                data={"username": self.username, "password": self.password()},
+                timeout=HTTP_TIMEOUT,
+                trust_env=False,
+            )
+        except httpx.HTTPError:
+            login = None
+        if login is None or login.status_code != 200:
+            code = "no answer" if login is None else f"HTTP {login.status_code}"
+            raise ServiceError(
+                f"the ZenML server at {self.url} refuses the password in {self.password_file} "
+                f"({code}); read {self.log_file}"
+            )
+
+    def start(self, timeout: float = 180) -> ServiceStatus:
+        """Also points ZenML at the server; refuses, before starting it, when ZenML uses
+        another store than the local one the server would serve."""
+        self._require_local_client_store()
+        status = super().start(timeout)
+        self._connect_client()
+        return status
+
+    def stop(self, grace: float = 10) -> None:
+        """Also points ZenML back at its local store, first: a client left on a stopped server
+        retries for 30 s on every command, then fails."""
+        self._disconnect_client()
+        super().stop(grace)
+
+    def is_client_store(self) -> bool:
+        """Whether ZenML's store (this process's configuration) is this server."""
+        from zenml.config.global_config import GlobalConfiguration
+        from zenml.enums import StoreType
+
+        store = GlobalConfiguration().store_configuration
+        return store.type == StoreType.REST and store.url == self.url
+
+    def _require_local_client_store(self) -> None:
+        from zenml.config.global_config import GlobalConfiguration
+
+        config = GlobalConfiguration()
+        local = config.get_default_store().url
+        if self.is_client_store() or config.store_configuration.url == local:
+            return
+        raise ConfigurationError(
+            f"ZenML uses {store_location(config.store_configuration)}, and {self.title} would "
+            f"serve its local store ({local}), showing none of the pipelines' runs: unset "
+            "ZENML_STORE_URL (or run `zenml logout`) to use it"
+        )
+
+    def _connect_client(self) -> None:
+        from zenml.config.global_config import GlobalConfiguration
+        from zenml.exceptions import CredentialsNotValid
+        from zenml.zen_stores.rest_zen_store import RestZenStoreConfiguration
+
+        # ZenML moves the password to its credentials store (credentials.yaml, in its
+        # owner-only folder); config.yaml keeps the URL.
+        store = RestZenStoreConfiguration(
+            url=self.url, username=self.username, password=self.password()
+        )
+        try:
+            GlobalConfiguration().set_store(store)
+        except CredentialsNotValid as error:
+            raise ServiceError(
+                f"{self.title} at {self.url} refuses the project's login ({error}); run "
+                "`run.py down` and start it again"
+            ) from None
+        if not self.is_client_store():
+            raise ConfigurationError(
+                "a ZENML_STORE_* variable overrides ZenML's configured store, so the pipelines "
+                f"would not run against {self.title}: unset it"
+            )
+
+    def _disconnect_client(self) -> None:
+        from zenml.config.global_config import GlobalConfiguration
+        from zenml.login.credentials_store import get_credentials_store
+
+        if self.is_client_store():
+            GlobalConfiguration().set_default_store()
+        get_credentials_store().clear_credentials(self.url)
+
+
+def store_location(store: StoreConfiguration) -> str:
+    """Where a ZenML store is, for messages: a database URL's password is masked."""
+    from sqlalchemy.engine import make_url
+    from zenml.enums import StoreType
+
+    if store.type == StoreType.SQL:
+        return make_url(store.url).render_as_string(hide_password=True)
+    return store.url
+
+
 SERVICES: dict[str, type[LocalService]] = {
     service.name: service
-    for service in (LabelStudioServer, SeaweedS3Server, FakeGcsServer, AzuriteServer)
+    for service in (LabelStudioServer, SeaweedS3Server, FakeGcsServer, AzuriteServer, ZenmlServer)
 }
 
 
@@ -576,13 +771,13 @@ def start_services(
 
 
 def stop_services(
-    settings: Settings, names: Sequence[str] = SERVICE_NAMES, grace: float = 10
+    settings: Settings, names: Sequence[str] = ALL_SERVICE_NAMES, grace: float = 10
 ) -> None:
     for service in reversed(_services(settings, names)):
         service.stop(grace)
 
 
 def services_status(
-    settings: Settings, names: Sequence[str] = SERVICE_NAMES
+    settings: Settings, names: Sequence[str] = ALL_SERVICE_NAMES
 ) -> list[ServiceStatus]:
     return [service.status() for service in _services(settings, names)]

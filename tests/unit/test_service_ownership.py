@@ -4,6 +4,7 @@ does. A tiny HTTP server stands in for the real binaries."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from annotation_loop.dev.services import LocalService, _get
+from annotation_loop.dev.services import LocalService, ZenmlServer, _get, _inherited_environment
 from annotation_loop.errors import ServiceError
 from annotation_loop.settings import Settings
 
@@ -147,3 +148,40 @@ def test_a_live_process_of_ours_that_does_not_listen_is_not_reused(
     finally:
         foreign.close()
         service.stop(grace=2)
+
+
+def test_a_shells_zenml_store_and_cloud_keys_never_reach_a_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shell's ZENML_STORE_URL would make the project's ZenML server serve another store
+    (and hand its password to every service)."""
+    shell = {
+        "ZENML_STORE_URL": "mysql://loop:hunter2@zenml-db.internal/zenml",
+        "ZENML_STORE_PASSWORD": "hunter2",
+        "ZENML_SERVER_AUTH_SCHEME": "NO_AUTH",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "LOOP_LABEL_STUDIO_API_KEY": "token",
+    }
+    for name, value in shell.items():
+        monkeypatch.setenv(name, value)
+    inherited = _inherited_environment()
+    assert not set(shell) & set(inherited)
+    assert inherited["PATH"] == os.environ["PATH"]
+
+
+def test_the_zenml_server_asks_for_a_password_that_stays_off_its_command_line(
+    settings: Settings, port: int
+) -> None:
+    from zenml.config.global_config import GlobalConfiguration
+
+    server = ZenmlServer(settings.model_copy(update={"zenml_server_port": port}))
+    environment = server.environment()
+    assert server.url == f"http://127.0.0.1:{port}"
+    assert environment["ZENML_SERVER_AUTH_SCHEME"] == "OAUTH2_PASSWORD_BEARER"
+    assert environment["ZENML_DEFAULT_USER_PASSWORD"] == server.password()
+    assert server.password() not in " ".join(server.command())
+    assert "--port" in server.command() and str(port) in server.command()
+    # It serves the database of this process's ZenML, as `zenml login --local` does.
+    assert environment["ZENML_LOCAL_STORES_PATH"] == GlobalConfiguration().local_stores_path
+    # Its own ZenML configuration is the project's, not the user's ~/.config/zenml.
+    assert Path(environment["ZENML_CONFIG_PATH"]).is_relative_to(settings.zenml_config_path)
