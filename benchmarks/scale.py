@@ -43,9 +43,9 @@ from annotation_loop.data.task_index import TaskIndex
 from annotation_loop.data.task_predictions import TaskPrediction, TaskPredictions
 from annotation_loop.dev.services import start_services, stop_services
 from annotation_loop.labelstudio import LabelStudioClient, PredictionIn
+from annotation_loop.labelstudio.queues import LabellingOrder
 from annotation_loop.learning.active_learning import RankingConfig, rank_for_labelling
 from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
-from annotation_loop.queues import LabellingOrder
 from annotation_loop.settings import DEMO_S3_ACCESS_KEY, DEMO_S3_SECRET_KEY, Settings
 from annotation_loop.task_types import Prediction, get_task_type
 from annotation_loop.task_types.choices import result_for_label

@@ -2,43 +2,73 @@ from typing import Any
 
 from zenml import pipeline
 
-from annotation_loop.data.storage import DataSource
+from annotation_loop.configs import ModelSpec, ProjectSpec
+from annotation_loop.learning.label_review import ReviewConfig
+from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.capabilities import LabelReview
 from pipelines.settings import DOCKER, TRAINING_RESOURCES
 from steps import (
-    evaluate_and_promote,
+    evaluate_model,
     fetch_annotations,
+    promote_model,
     record_learning_curve,
     review_labels,
     train_model,
 )
 
 
-@pipeline(enable_cache=False, settings={"docker": DOCKER})
+# Dynamic: whether anything is trained is decided by a step, at run time, wherever the run
+# was started from (CLI, schedule, dashboard, remote orchestrator).
+@pipeline(dynamic=True, enable_cache=False, settings={"docker": DOCKER})
 def training_pipeline(
-    task: str,
-    project_name: str,
-    labels: list[str],
-    source: DataSource,
-    train_config: dict[str, Any],
+    project: ProjectSpec,
+    model: ModelSpec,
     validation_fraction: float = 0.2,
+    train_config: dict[str, Any] | None = None,
+    label_review: ReviewConfig | None = None,
     continue_from_production: bool = False,
-    label_review: dict[str, Any] | None = None,
 ) -> None:
-    """Annotations changed since the last run -> fine-tuned model version -> maybe production,
-    the model's learning curve, and the labels it disputes, for review."""
-    snapshot = fetch_annotations(task=task, project_name=project_name, labels=labels)
-    model = train_model.with_options(settings={"resources": TRAINING_RESOURCES})(
+    """Annotations changed since the last run -> (only if there are any) a fine-tuned model
+    version -> its evaluation -> maybe production, its learning curve, and the labels it
+    disputes, for review."""
+    snapshot, decision = fetch_annotations(project=project, model_name=model.name)
+    if not decision.load().train:
+        return  # no model version is registered: the steps below are what create one
+    # The model version exists from the first step that is configured with it.
+    train, evaluate, promote, curve, review = (
+        step.with_options(model=model.zenml_model())
+        for step in (
+            train_model,
+            evaluate_model,
+            promote_model,
+            record_learning_curve,
+            review_labels,
+        )
+    )
+    trained = train.with_options(settings={"resources": TRAINING_RESOURCES})(
         snapshot=snapshot,
-        source=source,
-        train_config=train_config,
+        source=project.source,
+        train_config=train_config or {},
         validation_fraction=validation_fraction,
         continue_from_production=continue_from_production,
     )
-    metrics, _ = evaluate_and_promote(
-        model=model,
+    validation, _ = evaluate(
+        model=trained,
         snapshot=snapshot,
-        source=source,
+        source=project.source,
         validation_fraction=validation_fraction,
     )
-    record_learning_curve(validation_metrics=metrics)
-    review_labels(model=model, snapshot=snapshot, source=source, label_review=label_review or {})
+    promote(
+        validation=validation,
+        snapshot=snapshot,
+        source=project.source,
+        validation_fraction=validation_fraction,
+    )
+    curve(validation=validation)
+    if isinstance(get_task_type(project.task), LabelReview):  # an optional capability
+        review(
+            model=trained,
+            snapshot=snapshot,
+            source=project.source,
+            label_review=label_review or ReviewConfig(),
+        )

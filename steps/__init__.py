@@ -1,18 +1,21 @@
-"""Thin ZenML steps over `annotation_loop`: each one reads its inputs, calls library code,
-and logs what happened as metadata."""
+"""Thin ZenML steps over `annotation_loop`, grouped by the pipeline stage they belong to:
+each one reads its inputs, calls library code, and logs what happened as metadata."""
 
-from steps.annotations import fetch_annotations
-from steps.evaluate import evaluate_and_promote
-from steps.inference import predict_batch, push_predictions
-from steps.label_review import review_labels
-from steps.learning_curve import record_learning_curve
-from steps.sync import sync_batch
-from steps.train import train_model
+from steps.inference.predictions import predict_batch, push_predictions
+from steps.inference.sync import choose_next_batch, sync_batch
+from steps.training.annotations import fetch_annotations
+from steps.training.evaluate import evaluate_model
+from steps.training.label_review import review_labels
+from steps.training.learning_curve import record_learning_curve
+from steps.training.promote import promote_model
+from steps.training.train import train_model
 
 __all__ = [
-    "evaluate_and_promote",
+    "choose_next_batch",
+    "evaluate_model",
     "fetch_annotations",
     "predict_batch",
+    "promote_model",
     "push_predictions",
     "record_learning_curve",
     "review_labels",

@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +29,7 @@ os.environ.update(
 import pytest  # noqa: E402
 
 from annotation_loop.dev.services import SeaweedS3Server, start_services, stop_services  # noqa: E402
-from annotation_loop.settings import GOOGLE_OFFLINE_ENV, Settings  # noqa: E402
+from annotation_loop.settings import GOOGLE_OFFLINE_ENV, PROJECT_ROOT, Settings  # noqa: E402
 
 # google.auth reads these when it is imported (the settings module does not import it), so no
 # test ever probes the cloud metadata server. STORAGE_EMULATOR_HOST is the tests' own business.
@@ -107,3 +109,21 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     Studio project title."""
     stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`run_cli("local", "--train", env={...})`: `python run.py ...` in a process of its own,
+    as a user runs it (the CLI is not imported: it is a thin layer over annotation_loop.app)."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "run.py", *args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return run

@@ -8,31 +8,23 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
+from annotation_loop.clouds import cloud_of
 from annotation_loop.clouds.cors import warn_if_cors_missing
-from annotation_loop.clouds.credentials import (
-    LABEL_STUDIO_READ_ONLY,
-    azure_account,
-    is_stand_in,
-    label_studio_environment,
-    read_service_account_json,
-)
 from annotation_loop.data.batch_tasks import BatchTasks
 from annotation_loop.data.read_ahead import read_ahead
 from annotation_loop.data.storage import DataSource, ObjectStore
 from annotation_loop.data.task_index import TaskIndex, refresh_task_index
-from annotation_loop.data.uris import split_uri
 from annotation_loop.errors import StorageError
 from annotation_loop.labelstudio import LabelStudioClient, TaskRef
+from annotation_loop.settings import Settings
 from annotation_loop.task_types import ItemListing, SourceItem, TaskType
 
 logger = logging.getLogger(__name__)
@@ -67,120 +59,53 @@ def ensure_project(
     title: str,
     labels: Sequence[str],
     task_type: TaskType,
+    settings: Settings | None = None,
 ) -> int:
     """Gets or creates the project; connects the data source when annotators need it to see
-    the items (images stay in the bucket; texts travel inside the tasks)."""
+    the items (images stay in the bucket; texts travel inside the tasks). `settings` hold
+    Label Studio's credentials for it (see `connect_source_storage`)."""
     project_id = client.get_or_create_project(title, task_type.label_config(labels))
     if task_type.items_in_bucket:
-        connect_source_storage(client, project_id, store.source)
+        connect_source_storage(client, project_id, store.source, settings)
     return project_id
 
 
-def _not_connected(why: str) -> None:
-    # Tasks still work for the loop; only annotators' image previews need the storage.
-    logger.warning(
-        "%s: the source storage is not connected, so annotators will not see images until "
-        "you add it in Label Studio (project Settings > Cloud Storage)",
-        why,
-    )
+@functools.cache  # once per process and warning
+def _warn_write_keys(warning: str) -> None:
+    logger.warning("%s", warning)
 
 
-@functools.cache  # once per process and cloud
-def _warn_write_keys(protocol: str) -> None:
-    option = LABEL_STUDIO_READ_ONLY.get(protocol)
-    if option is None:
-        logger.warning(
-            "Label Studio gets the loop's Azure account key, which can also write and delete; "
-            "Label Studio 1.23 takes nothing narrower, so keep the storage account dedicated "
-            "to the loop (cloud_config/azure/README.md)"
-        )
-        return
-    logger.warning(
-        "Label Studio gets the loop's own credentials, which can also write and delete: give "
-        "it read-only ones made with %s, in %s",
-        option.policy,
-        " and ".join(option.variables),
-    )
-
-
-def connect_source_storage(client: LabelStudioClient, project_id: int, source: DataSource) -> None:
+def connect_source_storage(
+    client: LabelStudioClient,
+    project_id: int,
+    source: DataSource,
+    settings: Settings | None = None,
+) -> None:
     """Connects the dataset's bucket prefix so Label Studio resolves the tasks' URIs.
 
-    Label Studio gets its own credentials (it presigns URLs for annotators' browsers): the
-    read-only LOOP_LABEL_STUDIO_* ones when they are set, else those the storage clients use,
-    with a warning on a real cloud, since those can write and delete. A storage Label Studio
-    already has is reused as it is, credentials included.
+    Label Studio gets its own credentials (it presigns URLs for annotators' browsers) from
+    `settings`: its read-only LOOP_LABEL_STUDIO_* ones when they are set, else the loop's,
+    with a warning on a real cloud, since those can write and delete. None: this process's
+    settings (`Settings()`, from its environment, as in a pipeline step on a remote
+    orchestrator). A storage Label Studio already has is reused as it is, credentials
+    included.
     """
-    if source.protocol == "file":
-        client.connect_local_source(project_id, Path(source.dataset_uri))
+    if settings is None:
+        settings = Settings()
+    connection = cloud_of(source.root_uri).label_studio_source(source, settings)
+    if connection.storage is None:
+        # Tasks still work for the loop; only annotators' previews need the storage.
+        logger.warning(
+            "%s: the source storage is not connected, so annotators will not see images until "
+            "you add it in Label Studio (project Settings > Cloud Storage)",
+            connection.problem,
+        )
         return
-    env, read_only = label_studio_environment(os.environ, source.protocol)
-    _, bucket, _ = split_uri(source.root_uri)
-    if source.protocol == "s3":
-        key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-        if not (key and secret):
-            _not_connected("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set")
-            return
-        if not (read_only or is_stand_in(source.endpoint_url)):
-            _warn_write_keys(source.protocol)
-        client.connect_s3_source(
-            project_id,
-            bucket=bucket,
-            prefix=source.dataset,
-            endpoint_url=source.endpoint_url,
-            access_key=key,
-            secret_key=secret,
-            region=source.region,
-        )
-        if source.endpoint_url is None:  # a real AWS bucket
-            warn_if_cors_missing(source)
-    elif source.protocol == "gs":
-        key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
-        if not (key_file or source.endpoint_url):
-            _not_connected("GOOGLE_APPLICATION_CREDENTIALS is not set")
-            return
-        if key_file and not (read_only or is_stand_in(source.endpoint_url)):
-            _warn_write_keys(source.protocol)
-        variable = (
-            "LOOP_LABEL_STUDIO_GOOGLE_APPLICATION_CREDENTIALS"
-            if read_only
-            else "GOOGLE_APPLICATION_CREDENTIALS"
-        )
-        client.connect_gcs_source(
-            project_id,
-            bucket=bucket,
-            prefix=source.dataset,
-            credentials_json=(
-                read_service_account_json(Path(key_file), variable) if key_file else None
-            ),
-            # An emulator has no signing key: Label Studio then serves the bytes itself.
-            presign=source.endpoint_url is None,
-        )
-        if source.endpoint_url is None:
-            warn_if_cors_missing(source)
-    elif source.protocol == "az":
-        account = azure_account(env)
-        if account is None:
-            _not_connected("no Azure account name and key in the environment")
-            return
-        # Label Studio builds *.blob.core.windows.net URLs; an emulator's endpoint is passed
-        # through and the bytes are proxied (its presigned URLs would name the real host).
-        emulated = bool(account.blob_endpoint) and ".blob.core.windows.net" not in str(
-            account.blob_endpoint
-        )
-        if not is_stand_in(account.blob_endpoint):
-            _warn_write_keys(source.protocol)
-        client.connect_azure_source(
-            project_id,
-            container=bucket,
-            prefix=source.dataset,
-            account_name=account.name,
-            account_key=account.key,
-            presign=not emulated,
-            blob_endpoint=account.blob_endpoint if emulated else None,
-        )
-        if not emulated:
-            warn_if_cors_missing(source)
+    if connection.write_keys_warning:
+        _warn_write_keys(connection.write_keys_warning)
+    connection.storage.connect(client, project_id)
+    if connection.check_cors:
+        warn_if_cors_missing(source, settings)
 
 
 def choose_batch(
@@ -268,6 +193,19 @@ def sync_batch_to_project(
     returns the report and the project's task index, brought up to date from
     `previous_index` (the last sync's)."""
     index = refresh_task_index(client, project_id, previous_index)
+    return import_batch(client, project_id, store, batch, task_type, index)
+
+
+def import_batch(
+    client: LabelStudioClient,
+    project_id: int,
+    store: ObjectStore,
+    batch: str,
+    task_type: TaskType,
+    index: TaskIndex,
+) -> tuple[SyncReport, TaskIndex]:
+    """`sync_batch_to_project` with an `index` already brought up to date (refresh_task_index)
+    by the caller, which chose the batch from it; `index` is extended with the new tasks."""
     scan = _BatchScan(task_type, store, index)
 
     def record(imported_items: list[tuple[str, str]], task_ids: list[int]) -> None:

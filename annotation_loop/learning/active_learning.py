@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from annotation_loop.errors import ConfigurationError
@@ -32,28 +32,18 @@ Strategy = Literal["random", "uncertainty", "uncertainty+diversity"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
-@dataclass(frozen=True)
-class RankingConfig:
+class RankingConfig(BaseModel):
+    """How a batch is ordered for labelling (`active_learning:` in inference.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     strategy: Strategy = "uncertainty+diversity"
     # The mix in the head's greedy score: 0 = uncertainty only, 1 = diversity only (k-center).
-    diversity_weight: float = 0.5
-    diverse_head: int = 1000  # how many items at the head of the queue get the diverse order
-    pool_factor: int = 5  # the head is picked among the pool_factor * diverse_head most uncertain
+    diversity_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    diverse_head: int = Field(default=1000, ge=0)  # items at the head that get the diverse order
+    # The head is picked among the pool_factor * diverse_head most uncertain.
+    pool_factor: int = Field(default=5, ge=1)
     seed: int = 0  # for `random`
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigurationError(
-                f"Unknown ranking strategy {self.strategy!r}: use one of {list(STRATEGIES)}"
-            )
-        if not 0.0 <= self.diversity_weight <= 1.0:
-            raise ConfigurationError(
-                f"The diversity weight must be in [0, 1], not {self.diversity_weight}"
-            )
-        if self.diverse_head < 0:
-            raise ConfigurationError(f"The diverse head must be >= 0, not {self.diverse_head}")
-        if self.pool_factor < 1:
-            raise ConfigurationError(f"The pool factor must be >= 1, not {self.pool_factor}")
 
 
 def _probability_rows(probabilities: np.ndarray) -> np.ndarray:

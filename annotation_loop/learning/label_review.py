@@ -6,22 +6,27 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import PredictionIn
 from annotation_loop.learning.annotations import LabelledItem
-from annotation_loop.task_types import Example, TaskType
+from annotation_loop.task_types import Example, TaskType, label_review_of
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ReviewConfig:
-    folds: int = 5
-    min_confidence: float = 0.5  # how sure the out-of-fold model must be of its suggestion
-    max_items: int = 5000  # the most recently labelled items checked (a forward pass each)
+class ReviewConfig(BaseModel):
+    """How labels are reviewed (`label_review:` in configs/<task>/training.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    folds: int = Field(default=5, ge=2)
+    # How sure the out-of-fold model must be of its suggestion.
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_items: int = Field(default=5000, ge=1)  # the newest labelled items checked
 
 
 def recent_items(items: Sequence[LabelledItem], config: ReviewConfig) -> list[LabelledItem]:
@@ -40,11 +45,12 @@ def review_suggestions(
     """One suggestion (a prediction with `model_version`) per example with a label issue:
     its target with the disputed units relabelled; scored by the given label's out-of-fold
     probability, so the least likely correct comes first."""
+    review = label_review_of(task_type)
     # scikit-learn takes seconds to import: only the training run's review pays for it, not
     # every pipeline that imports the steps.
     from annotation_loop.learning.label_issues import find_label_issues, out_of_fold_probabilities
 
-    units = task_type.label_units(model, examples)
+    units = review.label_units(model, examples)
     try:
         probabilities = out_of_fold_probabilities(
             units.features,
@@ -65,7 +71,7 @@ def review_suggestions(
     suggestions = []
     for index, relabelled in disputed.items():
         example = examples[index]
-        target = task_type.suggest_target(model, example, relabelled)
+        target = review.suggest_target(model, example, relabelled)
         suggestions.append(
             PredictionIn(
                 task_id=int(example.key),

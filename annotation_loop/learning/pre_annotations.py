@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from annotation_loop.data.batch_tasks import BatchTask
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.data.task_predictions import TaskPrediction, TaskPredictions
+from annotation_loop.labelstudio.queues import LabellingOrder
 from annotation_loop.learning.active_learning import RankingConfig
-from annotation_loop.queues import LabellingOrder
 from annotation_loop.task_types import TaskType
 
 # Tasks predicted per round: only a round's inputs, predictions and embeddings are in

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from zenml import Model
 from zenml.client import Client
-from zenml.enums import ModelStages
+from zenml.enums import ModelStages, StackComponentType
 from zenml.models import ModelVersionResponse
+from zenml.stack import StackComponent
 
 from annotation_loop.data.task_index import TaskIndex
 from annotation_loop.errors import ConfigurationError
@@ -127,6 +129,24 @@ def _model_versions(model_name: str, sort_by: str) -> Iterator[ModelVersionRespo
         page += 1
 
 
+def version_trained_by(run_id: UUID) -> ModelVersionResponse | None:
+    """The model version a training run registered, if it got that far."""
+    client = Client()
+    links = client.list_model_version_pipeline_run_links(pipeline_run_id=run_id, size=1)
+    if not links.items:
+        return None
+    return client.zen_store.get_model_version(links.items[0].model_version)
+
+
+def run_output(run_id: UUID, name: str) -> Any:
+    """The artifact a run produced under `name` (its `Annotated` output name), loaded."""
+    run = Client().get_pipeline_run(run_id)
+    for artifact in run.produced_artifact_versions:
+        if artifact.name == name:
+            return artifact.load()
+    raise KeyError(f"run {run.name} produced no {name!r} artifact")
+
+
 def latest_task_index(label_studio_url: str, project_id: int) -> TaskIndex | None:
     """The newest task index a sync of this project stored in the active stack's artifact
     store (an index in another store may not even be readable from here)."""
@@ -202,8 +222,13 @@ def promote_if_better(
 
 def label_studio_from_stack() -> LabelStudioClient:
     """A client for the active stack's Label Studio annotator (URL + secret API key)."""
-    stack = Client().active_stack
-    annotator = stack.annotator
+    # Read again from the store: a process keeps the active stack's model it first read (in a
+    # step too), so a component updated since (a new Label Studio URL or key, registered by
+    # a later command in the same process) would be seen as it was.
+    client = Client()
+    stack = client.get_stack(client.active_stack_model.id)
+    annotators = stack.components.get(StackComponentType.ANNOTATOR) or []
+    annotator = StackComponent.from_model(annotators[0]) if annotators else None
     if annotator is None or annotator.flavor != "label_studio":
         raise ConfigurationError(
             f"The active ZenML stack {stack.name!r} has no Label Studio annotator: "
@@ -216,4 +241,4 @@ def label_studio_from_stack() -> LabelStudioClient:
             f"The annotator {annotator.name!r} has no API key secret: set "
             "LOOP_LABEL_STUDIO_API_KEY and re-run, which stores it as a ZenML secret"
         )
-    return LabelStudioClient(annotator.get_url(), api_key)
+    return LabelStudioClient(annotator.get_url(), api_key)  # type: ignore[attr-defined]

@@ -1,21 +1,22 @@
-from typing import Annotated, Any
+from typing import Annotated
 
-from zenml import get_step_context, log_metadata, step
-from zenml.exceptions import StepContextError
+from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from annotation_loop.data.storage import DataSource, ObjectStore
+from annotation_loop.configs import ProjectSpec
+from annotation_loop.data.storage import ObjectStore
 from annotation_loop.data.sync import SyncReport
 from annotation_loop.labelstudio import PredictionIn
+from annotation_loop.labelstudio.queues import LABELLING_QUEUE, publish_labelling_queue
 from annotation_loop.learning.active_learning import RankingConfig
 from annotation_loop.learning.pre_annotations import BatchPredictions, predict_tasks
-from annotation_loop.queues import LABELLING_QUEUE, publish_labelling_queue
 from annotation_loop.task_types import get_task_type
 from annotation_loop.zenml_integration.model_registry import (
     MODEL_ARTIFACT,
     label_studio_from_stack,
     load_artifact,
     prediction_model_version,
+    production_version,
 )
 from materializers import BatchPredictionsMaterializer
 
@@ -24,25 +25,25 @@ logger = get_logger(__name__)
 
 @step(output_materializers=BatchPredictionsMaterializer)
 def predict_batch(
-    task: str,
+    model_name: str,
+    project: ProjectSpec,
     batch_tasks: SyncReport,
-    source: DataSource,
     batch_size: int,
-    active_learning: dict[str, Any],
+    active_learning: RankingConfig,
 ) -> Annotated[BatchPredictions, "batch_predictions"]:
-    """Predicts, with the production model, the batch's tasks that lack its prediction; their
-    scores order them for labelling by the `active_learning` strategy (RankingConfig)."""
-    try:
-        model = get_step_context().model
-    except StepContextError:
+    """Predicts, with the model's production version as it is when the step starts, the
+    batch's tasks that lack its prediction; their scores order them for labelling by the
+    `active_learning` strategy."""
+    production = production_version(model_name)
+    if production is None:
         logger.info(
             "No production model yet: %s is synced without pre-annotations. Label it in "
             "Label Studio, then run --train",
             batch_tasks.batch,
         )
         return BatchPredictions(project_id=batch_tasks.project_id, model_version=None)
-    task_type = get_task_type(task)
-    model_version = prediction_model_version(model.name, str(model.version))
+    task_type = get_task_type(project.task)
+    model_version = prediction_model_version(model_name, str(production.name))
     client = label_studio_from_stack()
     done = client.task_ids_with_prediction(
         batch_tasks.project_id, model_version, [t.task_id for t in batch_tasks.tasks]
@@ -59,14 +60,13 @@ def predict_batch(
             model_version=model_version,
             already_predicted=len(done),
         )
-    ranking = RankingConfig(**active_learning)
     predicted = predict_tasks(
         task_type,
-        load_artifact(model, MODEL_ARTIFACT),
-        ObjectStore(source),
+        load_artifact(production, MODEL_ARTIFACT),
+        ObjectStore(project.source),
         (t for t in batch_tasks.tasks if t.task_id not in done),
         batch_size=batch_size,
-        ranking=ranking,
+        ranking=active_learning,
     )
     if predicted.unreadable:
         logger.warning(
@@ -84,7 +84,7 @@ def predict_batch(
     return BatchPredictions(
         project_id=batch_tasks.project_id,
         model_version=model_version,
-        strategy=ranking.strategy,
+        strategy=active_learning.strategy,
         predictions=predicted.predictions,
         already_predicted=len(done),
         unreadable=[task.uri for task in predicted.unreadable],

@@ -2,8 +2,11 @@ from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
+from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
+from annotation_loop.configs import ProjectSpec
 from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
+from annotation_loop.learning.training_decision import TrainingDecision, decide_training
 from annotation_loop.task_types import get_task_type
 from annotation_loop.zenml_integration.model_registry import (
     label_studio_from_stack,
@@ -14,19 +17,28 @@ from materializers import AnnotationSnapshotMaterializer
 logger = get_logger(__name__)
 
 
-@step(output_materializers=AnnotationSnapshotMaterializer)
+# Every output named, in the order declared (see steps/inference/sync.py).
+@step(
+    output_materializers={
+        "annotation_snapshot": AnnotationSnapshotMaterializer,
+        "training_decision": PydanticMaterializer,
+    }
+)
 def fetch_annotations(
-    task: str, project_name: str, labels: list[str]
-) -> Annotated[AnnotationSnapshot, "annotation_snapshot"]:
+    project: ProjectSpec, model_name: str
+) -> tuple[
+    Annotated[AnnotationSnapshot, "annotation_snapshot"],
+    Annotated[TrainingDecision, "training_decision"],
+]:
     """Merges the tasks changed since the watermark of the last snapshot a model was trained
-    on into a new one; what it cannot use is skipped and reported."""
+    on into a new one (what it cannot use is skipped and reported), and decides whether
+    they are worth a training run."""
     client = label_studio_from_stack()
     client.check()
     project_id = client.get_or_create_project(
-        project_name, get_task_type(task).label_config(labels)
+        project.project_name, get_task_type(project.task).label_config(project.labels)
     )
-    model = get_step_context().model
-    previous = previous_snapshot(model.name, project_id, task, labels, exclude_version_id=model.id)
+    previous = previous_snapshot(model_name, project_id, project.task, project.labels)
     snapshot = merge_changes(
         previous, client.iter_tasks_updated_since(project_id, previous.watermark)
     )
@@ -47,5 +59,11 @@ def fetch_annotations(
         merge.foreign,
         merge.malformed,
     )
-    log_metadata(metadata={"labelled_items": len(snapshot.items)}, infer_model=True)
-    return snapshot
+    decision = decide_training(snapshot, previous.watermark, client.project_url(project_id))
+    logger.info("%s: %s", "Training" if decision.train else "Not training", decision.reason)
+    # On the run, where the dashboard shows why a run stopped here.
+    log_metadata(
+        metadata={"training_decision": decision.model_dump()},
+        run_id_name_or_prefix=get_step_context().pipeline_run.id,
+    )
+    return snapshot, decision

@@ -3,70 +3,73 @@ from typing import Annotated, Any
 from PIL.Image import Image
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
-from zenml.models import ModelVersionResponse
 
 from annotation_loop.data.storage import DataSource
 from annotation_loop.learning.annotations import AnnotationSnapshot
 from annotation_loop.learning.training_data import load_examples
+from annotation_loop.learning.validation import ValidationReport
 from annotation_loop.zenml_integration.model_registry import (
     MODEL_ARTIFACT,
     load_artifact,
-    promote_if_better,
+    production_version,
 )
 
 logger = get_logger(__name__)
 
 
 @step
-def evaluate_and_promote(
-    model: Any,
+def evaluate_model(
+    model: Any,  # Any: the task type's model, loaded by the materializer that stored it
     snapshot: AnnotationSnapshot,
     source: DataSource,
     validation_fraction: float,
 ) -> tuple[
-    Annotated[dict[str, Any], "validation_metrics"],
+    Annotated[ValidationReport, "validation_metrics"],
     Annotated[Image, "validation_plot"],
 ]:
-    """Scores the new and the production model on the same validation split, with the task
-    type's metric; promotes the new version only if it is strictly better than production
-    is when the stage is set (another run may have promoted a version meanwhile)."""
+    """Scores the new model and, on the same validation split, the production model, with
+    the task type's metric and plot."""
     task_type = snapshot.task_type
     metric = task_type.promotion_metric
     _, validation_items = snapshot.split(validation_fraction)
     examples = load_examples(task_type, source, validation_items)
     evaluation = task_type.evaluate(model, examples)
-    candidate = evaluation.score(metric)
-
-    def score_production(version: ModelVersionResponse) -> float:
-        production_model = load_artifact(version, MODEL_ARTIFACT)
-        return task_type.evaluate(production_model, examples).score(metric)
-
-    # With no validation items there is nothing to compare: only a first model wins.
-    model_version = get_step_context().model
-    decision = promote_if_better(model_version, candidate if examples else None, score_production)
-    production = decision.production
-    compared = f"version {production.name}" if production else "none"
-    if decision.production_score is not None:
-        compared = f"{decision.production_score:.3f} ({compared})"
+    model_name = get_step_context().model.name
+    production = production_version(model_name)
+    production_score = (
+        task_type.evaluate(load_artifact(production, MODEL_ARTIFACT), examples).score(metric)
+        if production is not None and examples
+        else None
+    )
+    report = ValidationReport(
+        metric=metric,
+        score=evaluation.score(metric),
+        labelled_items=len(snapshot.items),
+        validation_items=len(examples),
+        metrics=evaluation.metrics.model_dump(),
+        production_version_id=str(production.id) if production else None,
+        production_version=production.name if production else None,
+        production_score=production_score,
+    )
     logger.info(
-        "Validation %s on %d items: %.3f (production %s): %s",
+        "Validation %s on %d items: %.3f (production %s of %s: %s)",
         metric,
         len(examples),
-        candidate,
-        compared,
-        "promoted to production" if decision.promoted else "not promoted",
+        report.score,
+        report.production_version or "none",
+        model_name,
+        "-" if production_score is None else f"{production_score:.3f}",
     )
-    summary = {
-        **evaluation.metrics,
-        "metric": metric,
-        "score": candidate,
-        "labelled_items": len(snapshot.items),
-        "production_version": production.name if production else None,
-        f"production_{metric}": decision.production_score,
-        "promoted": decision.promoted,
-    }
+    # The watermark trusts only versions that carry this: their model was trained.
     log_metadata(
-        metadata={"validation": {k: v for k, v in summary.items() if v is not None}},
+        metadata={
+            "validation": {
+                **evaluation.metrics.model_dump(),
+                "metric": metric,
+                "score": report.score,
+                "labelled_items": report.labelled_items,
+            }
+        },
         infer_model=True,
     )
-    return summary, evaluation.figure
+    return report, evaluation.figure

@@ -5,10 +5,14 @@ from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
 from annotation_loop.data.storage import DataSource
+from annotation_loop.labelstudio.queues import (
+    REVIEW_QUEUE,
+    publish_review_queue,
+    review_model_version,
+)
 from annotation_loop.learning.annotations import AnnotationSnapshot
 from annotation_loop.learning.label_review import ReviewConfig, recent_items, review_suggestions
 from annotation_loop.learning.training_data import load_examples
-from annotation_loop.queues import REVIEW_QUEUE, publish_review_queue, review_model_version
 from annotation_loop.zenml_integration.model_registry import (
     label_studio_from_stack,
     prediction_model_version,
@@ -19,13 +23,15 @@ logger = get_logger(__name__)
 
 @step
 def review_labels(
-    model: Any, snapshot: AnnotationSnapshot, source: DataSource, label_review: dict[str, Any]
+    model: Any,  # Any: the task type's model, loaded by the materializer that stored it
+    snapshot: AnnotationSnapshot,
+    source: DataSource,
+    label_review: ReviewConfig,
 ) -> Annotated[int, "disputed_labels"]:
     """Flags labelled tasks the model confidently disagrees with (confident learning on
     out-of-fold predictions) in a Label Studio tab, each with the suggested label."""
-    config = ReviewConfig(**label_review)
     task_type = snapshot.task_type
-    items = recent_items(list(snapshot.items.values()), config)
+    items = recent_items(list(snapshot.items.values()), label_review)
     examples = load_examples(task_type, source, items)
     model_version = get_step_context().model
     version = review_model_version(
@@ -37,7 +43,7 @@ def review_labels(
         examples,
         {str(item.task_id): item.input_ref for item in items},
         version,
-        config,
+        label_review,
     )
     if suggestions:
         client = label_studio_from_stack()

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from zenml import get_step_context, log_metadata, step
+from zenml import get_step_context, link_artifact_to_model, log_metadata, step
 from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
@@ -24,8 +24,11 @@ def train_model(
     train_config: dict[str, Any],
     validation_fraction: float,
     continue_from_production: bool,
-) -> Annotated[Any, MODEL_ARTIFACT]:
-    """Fine-tunes the task type's model on the snapshot's training split."""
+) -> Annotated[Any, MODEL_ARTIFACT]:  # Any: ZenML picks the task type's materializer by value
+    """Fine-tunes the task type's model on the snapshot's training split; the snapshot joins
+    the model version, so the next run fetches only what changed after it."""
+    context = get_step_context()
+    link_artifact_to_model(artifact_version=context.inputs["snapshot"][0], model=context.model)
     task_type = snapshot.task_type
     train_items, _ = snapshot.split(validation_fraction)
     if not train_items:
@@ -36,7 +39,7 @@ def train_model(
     examples = load_examples(task_type, source, train_items)
     init = None
     if continue_from_production:
-        production = production_version(get_step_context().model.name)
+        production = production_version(context.model.name)
         if production is None:
             logger.info("No production model yet: starting from the pretrained model")
         else:

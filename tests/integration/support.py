@@ -5,7 +5,7 @@ import io
 import httpx
 from PIL import Image
 
-from annotation_loop.queues import REVIEW_SUFFIX
+from annotation_loop.labelstudio.queues import REVIEW_SUFFIX
 from annotation_loop.settings import Settings
 
 # A small image-classification project, as the Label Studio client tests use it.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 from pydantic import SecretStr
 
-import run
+from annotation_loop import app
 from annotation_loop.clouds.cors import missing_cors_fix
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import (
@@ -33,7 +32,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 def test_label_studio_down_names_the_url(cloud_settings):
     settings = cloud_settings("local").model_copy(update={"label_studio_url": "http://127.0.0.1:9"})
     with pytest.raises(LabelStudioUnreachable) as exc:
-        run.run_training("local", settings, rerun=False)
+        app.train("local", settings, rerun=False)
     assert "http://127.0.0.1:9" in one_line(exc)
 
 
@@ -42,7 +41,7 @@ def test_wrong_api_key(cloud_settings):
         update={"label_studio_api_key": SecretStr("0" * 40)}
     )
     with pytest.raises(LabelStudioAuthError) as exc:
-        run.run_inference("local", settings, rerun=False)
+        app.infer("local", settings, rerun=False)
     assert "API key" in one_line(exc)
 
 
@@ -68,7 +67,7 @@ def test_wrong_s3_keys_and_unreachable_s3(cloud_settings, monkeypatch):
 def test_a_bucket_that_does_not_exist(cloud_settings, cloud, setting):
     settings = cloud_settings(cloud)  # the bucket is never created
     with pytest.raises(StorageError) as exc:
-        run.run_inference(cloud, settings, rerun=False)
+        app.infer(cloud, settings, rerun=False)
     message = one_line(exc)
     assert settings.bucket_uri(cloud) in message and setting in message
 
@@ -80,7 +79,7 @@ def test_a_prefix_without_images(cloud_settings, cloud):
     store.ensure_bucket()
     store.write_bytes("batch_1/readme.txt", b"no images")
     with pytest.raises(StorageError) as exc:
-        run.run_inference(cloud, settings, rerun=False)
+        app.infer(cloud, settings, rerun=False)
     assert "no JPEG/PNG images" in one_line(exc)
 
 
@@ -98,25 +97,25 @@ def test_malformed_credentials_stop_before_anything_is_registered(cloud_settings
     key.write_text("{not json")
     gcp = cloud_settings("gcp").model_copy(update={"google_application_credentials": key})
     with pytest.raises(ConfigurationError) as exc:
-        run.run_training("gcp", gcp, rerun=False)
+        app.train("gcp", gcp, rerun=False)
     assert "GOOGLE_APPLICATION_CREDENTIALS" in one_line(exc)
     azure = cloud_settings("azure").model_copy(
         update={"azure_storage_connection_string": SecretStr("AccountName=devstoreaccount1")}
     )
     with pytest.raises(ConfigurationError) as exc:
-        run.run_inference("azure", azure, rerun=False)
+        app.infer("azure", azure, rerun=False)
     assert "AccountKey" in one_line(exc)
 
 
-def test_an_unknown_cloud_is_a_usage_error():
-    unknown = CliRunner().invoke(run.cli, ["mars", "--train"])
-    assert unknown.exit_code == 2 and "No such command 'mars'" in unknown.output
+def test_an_unknown_cloud_is_a_usage_error(run_cli):
+    unknown = run_cli("mars", "--train")
+    assert unknown.returncode == 2 and "No such command 'mars'" in unknown.stderr
 
 
-def test_an_unknown_task_type_is_a_usage_error_and_a_one_line_setting_error():
-    unknown = CliRunner().invoke(run.cli, ["local", "--train", "--task", "audio"])
-    assert unknown.exit_code == 2 and "'audio' is not one of 'image', 'text', 'ner'" in (
-        unknown.output
+def test_an_unknown_task_type_is_a_usage_error_and_a_one_line_setting_error(run_cli):
+    unknown = run_cli("local", "--train", "--task", "audio")
+    assert unknown.returncode == 2 and "'audio' is not one of 'image', 'text', 'ner'" in (
+        unknown.stderr
     )
     with pytest.raises(ConfigurationError) as exc:
         Settings(task="audio")
@@ -127,14 +126,14 @@ def test_unknown_label_in_an_annotation_stops_training(cloud_settings):
     settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
     seed_mnist_batches(store, batches=1, batch_size=10, seed=3)
-    synced = run.run_inference("local", settings, rerun=False)
+    synced = app.infer("local", settings, rerun=False)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
     task_id = synced.tasks[0].task_id
     client.create_annotation(task_id, result_for_label("eleven", "image"))
     with pytest.raises(UnknownLabelError) as exc:
-        run.run_training("local", settings, rerun=False)
+        app.train("local", settings, rerun=False)
     assert "'eleven'" in one_line(exc)
 
 
@@ -148,19 +147,19 @@ def test_corrupt_images_are_skipped_and_empty_batches_refused(cloud_settings):
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
-    first = run.run_inference("local", settings, rerun=False)
+    first = app.infer("local", settings, rerun=False)
     prefix = store.source.dataset_uri + "/"
     for task_id, uri in ((t.task_id, t.uri) for t in first.tasks):
         client.create_annotation(
             task_id, result_for_label(truth[uri.removeprefix(prefix)], "image")
         )
-    run.run_training("local", settings, rerun=False)
+    app.train("local", settings, rerun=False)
 
-    second = run.run_inference("local", settings, rerun=True)
+    second = app.infer("local", settings, rerun=True)
     assert second.batch == "batch_2"
     assert len(second.tasks) == 13, "the corrupt file still becomes a task for people"
     assert len(second.predictions) == 12, "everything but the corrupt file is pre-annotated"
 
     with pytest.raises(StorageError) as exc:
-        run.run_inference("local", settings, rerun=True)
+        app.infer("local", settings, rerun=True)
     assert "batch_3" in one_line(exc) and "no JPEG/PNG images" in one_line(exc)

@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from support import png, project_tasks
 from zenml.client import Client
 
-import run
+from annotation_loop import app
+from annotation_loop.app.demo import label_batch_with_oracle
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.queues import LABELLING_QUEUE, REVIEW_QUEUE
+from annotation_loop.labelstudio.queues import LABELLING_QUEUE, REVIEW_QUEUE
 from annotation_loop.task_types import get_task_type
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def view_task_ids(settings: Any, project_id: int, title: str) -> list[int]:
     return [task["id"] for task in body["tasks"]]
 
 
-def test_queues_and_learning_curve(cloud_settings, monkeypatch):
+def test_queues_and_learning_curve(cloud_settings, run_cli):
     settings = cloud_settings("local")
     store = ObjectStore(settings.data_source("local"))
     store.ensure_bucket()
@@ -83,14 +83,14 @@ def test_queues_and_learning_curve(cloud_settings, monkeypatch):
     )
 
     # An annotator who gets a few labels wrong: the review queue should catch them.
-    synced = run.run_inference("local", settings, rerun=False)
+    synced = app.infer("local", settings, rerun=False)
     wrong = {}
     for task in synced.tasks[:FLIPPED]:
         key = task.uri.removeprefix(settings.data_source("local").dataset_uri + "/")
         wrong[task.task_id] = truth[key]
         truth = {**truth, key: str((int(truth[key]) + 5) % 10)}
-    run.label_batch_with_oracle(client, settings, "local", synced, truth)
-    trained = run.run_training("local", settings, rerun=True)
+    label_batch_with_oracle(client, settings, "local", synced, truth)
+    trained = app.train("local", settings, rerun=True)
     assert trained.model_version == "1"
 
     review_version = f"{settings.model_name}:1 review"
@@ -114,7 +114,7 @@ def test_queues_and_learning_curve(cloud_settings, monkeypatch):
     assert all(len(annotations[task_id]) == 1 for task_id in wrong), "nothing is changed"
 
     # The next batch's pre-annotations are the labelling queue: unlabelled, lowest score first.
-    inferred = run.run_inference("local", settings, rerun=True)
+    inferred = app.infer("local", settings, rerun=True)
     queue = view_task_ids(settings, project_id, LABELLING_QUEUE)
     labelled = {t.task_id for t in synced.tasks}  # colours can repeat across batches
     assert sorted(queue) == sorted({t.task_id for t in inferred.tasks} - labelled)
@@ -129,17 +129,15 @@ def test_queues_and_learning_curve(cloud_settings, monkeypatch):
     assert project["model_version"] == f"{settings.model_name}:1"
 
     # A second round: the learning curve has two points, on the model version and the CLI.
-    run.label_batch_with_oracle(client, settings, "local", inferred, truth)
-    second = run.run_training("local", settings, rerun=True)
+    label_batch_with_oracle(client, settings, "local", inferred, truth)
+    second = app.train("local", settings, rerun=True)
     assert second.model_version == "2"
     curve = Client().get_model_version(settings.model_name, "2").run_metadata["learning_curve"]
     labels = [trained.labelled_items, second.labelled_items]
     assert [p["labels"] for p in curve["points"]] == labels
     assert labels[1] > labels[0]
     assert curve["advice"].startswith("Too early to tell")
-    for name, value in settings.environment().items():
-        monkeypatch.setenv(name, value)
-    printed = CliRunner().invoke(run.cli, ["curve"])
-    assert printed.exit_code == 0, printed.output
-    rows = [line.split() for line in printed.output.splitlines()[2:4]]
+    printed = run_cli("curve", env=settings.environment())
+    assert printed.returncode == 0, printed.stderr
+    rows = [line.split() for line in printed.stdout.splitlines()[2:4]]
     assert [row[:2] for row in rows] == [["1", str(labels[0])], ["2", str(labels[1])]]

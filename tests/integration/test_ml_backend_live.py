@@ -14,7 +14,9 @@ import httpx
 import pytest
 from zenml.client import Client
 
-import run
+from annotation_loop import app
+from annotation_loop.app.demo import label_batch_with_oracle
+from annotation_loop.app.serve import backend_server
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.dev.services import LabelStudioServer
 from annotation_loop.errors import LoopError
@@ -55,9 +57,9 @@ def test_backend_predicts_opened_tasks_and_retrains_after_annotations(cloud_sett
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
-    synced = run.run_inference("local", settings, rerun=False)
-    run.label_batch_with_oracle(client, settings, "local", synced, truth)
-    assert run.run_training("local", settings, rerun=True).model_version == "1"
+    synced = app.infer("local", settings, rerun=False)
+    label_batch_with_oracle(client, settings, "local", synced, truth)
+    assert app.train("local", settings, rerun=True).model_version == "1"
     project_id = client.get_or_create_project(
         settings.project_name, image.label_config(settings.labels)
     )
@@ -65,7 +67,7 @@ def test_backend_predicts_opened_tasks_and_retrains_after_annotations(cloud_sett
 
     port = free_port()
     backend_url = f"http://127.0.0.1:{port}"
-    server = run.backend_server(
+    server = backend_server(
         "local", settings, "127.0.0.1", port, backend_url, RETRAIN_AFTER, quiet_period=1.0
     )
     thread = threading.Thread(target=server.run, daemon=True)

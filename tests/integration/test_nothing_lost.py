@@ -7,7 +7,8 @@ import httpx
 import pytest
 from zenml.client import Client
 
-import run
+from annotation_loop import app
+from annotation_loop.app.demo import label_batch_with_oracle
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import LoopError
 from annotation_loop.labelstudio import LabelStudioClient
@@ -23,15 +24,15 @@ pytestmark = pytest.mark.integration
 BATCH_SIZE = 12
 
 
-def labelled_batch(settings: Settings) -> tuple[LabelStudioClient, run.InferenceOutcome]:
+def labelled_batch(settings: Settings) -> tuple[LabelStudioClient, app.InferenceOutcome]:
     """A synced batch of the `local` cloud, every task annotated with its true label."""
     store = ObjectStore(settings.data_source("local"))
     truth = seed_mnist_batches(store, batches=1, batch_size=BATCH_SIZE, seed=11)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
-    synced = run.run_inference("local", settings, rerun=False)
-    run.label_batch_with_oracle(client, settings, "local", synced, truth)
+    synced = app.infer("local", settings, rerun=False)
+    label_batch_with_oracle(client, settings, "local", synced, truth)
     return client, synced
 
 
@@ -47,17 +48,17 @@ def test_a_run_that_fails_after_fetching_does_not_consume_the_annotations(
     with monkeypatch.context() as patch:
         patch.setattr(ImageClassification, "train", crash)
         with pytest.raises(LoopError, match="training crashed"):
-            run.run_training("local", settings, rerun=False)
+            app.train("local", settings, rerun=False)
     failed = Client().get_model_version(settings.model_name, "1")
     assert failed.get_artifact(SNAPSHOT_ARTIFACT) is not None, "it did fetch the annotations"
     assert "validation" not in failed.run_metadata
 
-    retried = run.run_training("local", settings, rerun=False)
+    retried = app.train("local", settings, rerun=False)
     assert retried.model_version == "2", retried.message
     assert retried.labelled_items == BATCH_SIZE
 
     # Once a model was trained on them they are used: the next run has nothing to do.
-    idle = run.run_training("local", settings, rerun=False)
+    idle = app.train("local", settings, rerun=False)
     assert "No new annotations" in idle.message
 
 
@@ -96,7 +97,7 @@ def test_foreign_tasks_and_malformed_annotations_are_skipped_and_reported(cloud_
                 raw.delete(f"/api/annotations/{annotation['id']}/").raise_for_status()
             client.create_annotation(task_id, [{**region, "value": value}])
 
-    trained = run.run_training("local", settings, rerun=False)
+    trained = app.train("local", settings, rerun=False)
     assert trained.model_version == "1", trained.message
     assert trained.labelled_items == BATCH_SIZE - 1, "all but the task with only a bad one"
     snapshot = (

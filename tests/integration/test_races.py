@@ -11,7 +11,8 @@ import time
 import pytest
 from zenml.client import Client
 
-import run
+from annotation_loop import app
+from annotation_loop.app.demo import label_batch_with_oracle
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.settings import PROJECT_ROOT
@@ -29,8 +30,8 @@ def test_a_second_training_run_at_once_stops_with_one_line(cloud_settings):
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
-    synced = run.run_inference("local", settings, rerun=False)
-    run.label_batch_with_oracle(client, settings, "local", synced, truth)
+    synced = app.infer("local", settings, rerun=False)
+    label_batch_with_oracle(client, settings, "local", synced, truth)
 
     # Two processes, as two people (or a person and the ML backend) would start them.
     env = {**os.environ, **settings.environment(), "LOOP_LEASE_WAIT": "0"}

@@ -9,11 +9,13 @@ import pytest
 from support import pre_annotations, project_tasks
 from zenml.client import Client
 
-import run
+from annotation_loop import app
+from annotation_loop.app.demo import label_batch_with_oracle
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import StorageError, UnknownLabelError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.task_types import get_task_type
+from annotation_loop.task_types.capabilities import demo_data_of
 from annotation_loop.text.spans import Span, result_from_spans
 from annotation_loop.zenml_integration.model_registry import latest_task_index
 
@@ -38,14 +40,14 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
     task_type = get_task_type(task)
     store = ObjectStore(settings.data_source(cloud))
     store.ensure_bucket()
-    truth = task_type.seed_demo(store, batches=2, batch_size=BATCH_SIZE, seed=1)
+    truth = demo_data_of(task_type).seed_demo(store, batches=2, batch_size=BATCH_SIZE, seed=1)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
 
-    synced = run.run_inference(cloud, settings, rerun=False)
+    synced = app.infer(cloud, settings, rerun=False)
     assert synced.batch == "batch_1" and len(synced.tasks) == BATCH_SIZE
-    assert run.run_inference(cloud, settings, rerun=False).tasks == synced.tasks, "idempotent"
+    assert app.infer(cloud, settings, rerun=False).tasks == synced.tasks, "idempotent"
     project_id = client.get_or_create_project(
         settings.project_name, task_type.label_config(settings.labels)
     )
@@ -53,15 +55,15 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
     assert len(tasks) == BATCH_SIZE
     assert all(t["data"]["text"] and "\r" not in t["data"]["text"] for t in tasks)
 
-    run.label_batch_with_oracle(client, settings, cloud, synced, truth)
-    trained = run.run_training(cloud, settings, rerun=True)
+    label_batch_with_oracle(client, settings, cloud, synced, truth)
+    trained = app.train(cloud, settings, rerun=True)
     assert trained.model_version == "1" and trained.promoted is True
     assert trained.metric == task_type.promotion_metric
     logged = Client().get_model_version(settings.model_name, "1").run_metadata["validation"]
     for metric in METRICS[task]:
         assert 0 <= logged[metric] <= 1
 
-    inferred = run.run_inference(cloud, settings, rerun=True)
+    inferred = app.infer(cloud, settings, rerun=True)
     assert inferred.batch == "batch_2"
     assert len(inferred.predictions) == BATCH_SIZE
     by_id = {t["id"]: t for t in project_tasks(settings, project_id)}
@@ -83,9 +85,9 @@ def test_the_text_loop_end_to_end(cloud_settings, task, cloud):
     stored = latest_task_index(settings.label_studio_url, project_id)
     assert stored is not None and len(stored) == len(project_tasks(settings, project_id))
 
-    report = run.label_batch_with_oracle(client, settings, cloud, inferred, truth)
+    report = label_batch_with_oracle(client, settings, cloud, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE
-    second = run.run_training(cloud, settings, rerun=True)
+    second = app.train(cloud, settings, rerun=True)
     assert second.model_version == "2" and second.labelled_items == 2 * BATCH_SIZE
 
 
@@ -105,10 +107,10 @@ def test_bad_text_input_is_reported_and_nothing_is_lost(cloud_settings, caplog):
     store.write_bytes("batch_1/legacy.txt", "Café in Zürich".encode("cp1252"))
     store.write_bytes("batch_1/picture.png", b"not text")
 
-    synced = run.run_inference("local", settings, rerun=False)
+    synced = app.infer("local", settings, rerun=False)
     texts = {t.input_ref for t in synced.tasks}
     assert texts == {"Alice lives in Paris", long_text, "Café in Zürich"}, "full, decoded"
-    assert run.run_inference("local", settings, rerun=False).tasks == synced.tasks
+    assert app.infer("local", settings, rerun=False).tasks == synced.tasks
 
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
@@ -127,7 +129,7 @@ def test_bad_text_input_is_reported_and_nothing_is_lost(cloud_settings, caplog):
         ],
     )
     with caplog.at_level("WARNING", logger="annotation_loop.learning.annotations"):
-        skipped = run.run_training("local", settings, rerun=False)
+        skipped = app.train("local", settings, rerun=False)
     assert "No annotations yet" in skipped.message, "the only annotation was skipped"
     [warning] = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
     assert "\n" not in warning and f"task {paris}" in warning and "Pariz" in warning
@@ -136,7 +138,7 @@ def test_bad_text_input_is_reported_and_nothing_is_lost(cloud_settings, caplog):
         paris, result_from_spans([Span(0, 5, "wizard")], "Alice lives in Paris")
     )
     with pytest.raises(UnknownLabelError, match=re.escape("'wizard'")):
-        run.run_training("local", settings, rerun=False)
+        app.train("local", settings, rerun=False)
 
 
 def test_a_batch_without_texts_says_what_it_found(cloud_settings):
@@ -145,7 +147,7 @@ def test_a_batch_without_texts_says_what_it_found(cloud_settings):
     store.write_bytes("batch_1/photo.png", b"not text")
     store.write_bytes("batch_1/rows.csv", b"id,text\n1,\n2,   \n")
     with pytest.raises(StorageError) as exc:
-        run.run_inference("local", settings, rerun=False)
+        app.infer("local", settings, rerun=False)
     message = str(exc.value)
     assert "\n" not in message and "no non-empty texts" in message
     assert "1 other files" in message and "rows.csv" in message

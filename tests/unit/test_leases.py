@@ -14,13 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import click
 import pytest
 from sqlmodel import Session
 from zenml.client import Client
 from zenml.zen_stores.schemas import SecretSchema
 
-import run
+from annotation_loop import app
+from annotation_loop.app import inference, training
 from annotation_loop.errors import LoopError
 from annotation_loop.settings import PROJECT_ROOT, Settings
 from annotation_loop.zenml_integration import leases
@@ -216,7 +216,8 @@ def entered(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], threading.Event
             assert release_first.wait(60)
         raise Stop
 
-    monkeypatch.setattr(run, "prepare_stack", prepare_stack)
+    monkeypatch.setattr(training, "prepare_stack", prepare_stack)
+    monkeypatch.setattr(inference, "prepare_stack", prepare_stack)
     return calls, release_first
 
 
@@ -225,12 +226,12 @@ def test_a_second_training_run_at_once_stops_with_one_line(
 ) -> None:
     calls, release_first = entered
     with ThreadPoolExecutor(1, thread_name_prefix="first") as pool:
-        first = pool.submit(run.run_training, "aws", settings, False)
+        first = pool.submit(app.train, "aws", settings, False)
         while not calls:
             assert not first.done(), first.exception()
             time.sleep(0.01)
         with pytest.raises(LeaseHeld) as refused:
-            run.run_training("local", settings, True)
+            app.train("local", settings, True)
         release_first.set()
         assert isinstance(first.exception(60), Stop)
     message = str(refused.value)
@@ -248,14 +249,13 @@ def test_a_second_training_run_waits_for_the_first(
 ) -> None:
     calls, release_first = entered
     waiting: list[str] = []
-    monkeypatch.setattr(click, "echo", lambda message, err=False: waiting.append(message))
     patient = settings.model_copy(update={"lease_wait": 60.0})
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(run.run_training, "local", settings, False)
+        first = pool.submit(app.train, "local", settings, False)
         while not calls:
             assert not first.done(), first.exception()
             time.sleep(0.01)
-        second = pool.submit(run.run_training, "local", patient, True)
+        second = pool.submit(app.train, "local", patient, True, waiting.append)
         while not waiting:
             assert not second.done(), second.exception()
             time.sleep(0.01)
@@ -276,10 +276,10 @@ def test_inference_runs_on_one_project_exclude_each_other_not_training(
     assert other.try_acquire() is None
     try:
         with pytest.raises(LeaseHeld, match=r"a sync elsewhere .* inference on the Label Studio"):
-            run.run_inference("local", settings, False)
+            app.infer("local", settings, False)
         assert calls == []
         with pytest.raises(Stop):  # training the project's model is another lease
-            run.run_training("local", settings, False)
+            app.train("local", settings, False)
         assert len(calls) == 1
     finally:
         other.release()

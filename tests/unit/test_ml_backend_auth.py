@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-import run
+from annotation_loop.app.serve import backend_server
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.ml_backend import ModelHolder, ServedModel, create_app
 from annotation_loop.ml_backend.auth import (
@@ -151,7 +151,7 @@ def test_serve_refuses_an_open_backend_off_loopback_before_anything_else(tmp_pat
     settings = Settings(state_dir=tmp_path / "state")
     with pytest.raises(ConfigurationError) as refused:
         # Nothing is started or asked: no stack, Label Studio or model is needed to refuse.
-        run.backend_server(
+        backend_server(
             "local", settings, "0.0.0.0", 9090, "http://x:9090", 0, 0, authenticate=False
         )
     assert "\n" not in str(refused.value)

@@ -1,6 +1,6 @@
-"""Promotion is compare-and-set: `evaluate_and_promote` against the real (local) ZenML store,
-with the task type, the examples and the models faked, and another run's promotion landing
-while this one evaluates."""
+"""Promotion is compare-and-set: the `evaluate_model` and `promote_model` steps against the
+real (local) ZenML store, with the task type, the examples and the models faked, and another
+run's promotion landing while this one evaluates."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from zenml import Model
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-import steps.evaluate
+import steps.training.evaluate as evaluate_step
+import steps.training.promote as promote_step
 from annotation_loop.zenml_integration import leases
 from annotation_loop.zenml_integration.leases import promotion_lease
 from annotation_loop.zenml_integration.model_registry import production_version
@@ -38,7 +39,7 @@ class FakeTaskType:
         score = self.scores[model]
         return SimpleNamespace(
             score=lambda metric: score,
-            metrics={"accuracy": score},
+            metrics=SimpleNamespace(model_dump=lambda: {"accuracy": score}),
             figure=Image.new("RGB", (1, 1)),
         )
 
@@ -62,19 +63,23 @@ def set_production(model_name: str, version: str) -> None:
 def evaluate_and_promote(
     monkeypatch: pytest.MonkeyPatch, model_name: str, candidate: str, task_type: FakeTaskType
 ) -> dict[str, Any]:
-    """Runs the step's body for `candidate` on one validation example."""
+    """Runs the two steps' bodies for `candidate` on one validation example."""
     snapshot = SimpleNamespace(
         task_type=task_type, items=["item"], split=lambda fraction: ([], ["item"])
     )
     context = SimpleNamespace(model=Model(name=model_name, version=candidate))
-    monkeypatch.setattr(steps.evaluate, "get_step_context", lambda: context)
-    monkeypatch.setattr(steps.evaluate, "load_examples", lambda *args: ["example"])
-    monkeypatch.setattr(steps.evaluate, "load_artifact", lambda version, name: str(version.name))
-    monkeypatch.setattr(steps.evaluate, "log_metadata", lambda **kwargs: None)
-    summary, _ = steps.evaluate.evaluate_and_promote.entrypoint(
+    for module in (evaluate_step, promote_step):
+        monkeypatch.setattr(module, "get_step_context", lambda: context)
+        monkeypatch.setattr(module, "load_examples", lambda *args: ["example"])
+        monkeypatch.setattr(module, "load_artifact", lambda version, name: str(version.name))
+        monkeypatch.setattr(module, "log_metadata", lambda **kwargs: None)
+    validation, _ = evaluate_step.evaluate_model.entrypoint(
         model=candidate, snapshot=snapshot, source=None, validation_fraction=0.2
     )
-    return summary  # type: ignore[no-any-return]
+    promotion = promote_step.promote_model.entrypoint(
+        validation=validation, snapshot=snapshot, source=None, validation_fraction=0.2
+    )
+    return promotion.model_dump()  # type: ignore[no-any-return]
 
 
 def production(model_name: str) -> str | None:
@@ -97,7 +102,7 @@ def test_a_worse_model_finishing_last_does_not_replace_a_better_production(
     summary = evaluate_and_promote(monkeypatch, model_name, "3", task_type)
     assert production(model_name) == "2"
     assert summary["promoted"] is False
-    assert (summary["production_version"], summary["production_accuracy"]) == ("2", 0.9)
+    assert (summary["production_version"], summary["production_score"]) == ("2", 0.9)
     assert task_type.evaluated == ["3", "1", "2"]  # the same example, against the new one
     assert promotion_lease(model_name, "test").holder() is None  # let go
 
