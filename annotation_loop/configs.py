@@ -26,6 +26,10 @@ CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 Parameters = TypeVar("Parameters", bound="StrictModel")
 
 
+# A task type's `train_config:` (its own keys, checked against its `train_config_type`).
+TrainConfigValues = dict[str, str | int | float | bool]
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors, not silently ignored settings."""
 
@@ -59,7 +63,7 @@ class TrainingParameters(StrictModel):
 
     model: ModelSpec
     validation_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    train_config: dict[str, Any] = Field(default_factory=dict)  # the task type's own keys
+    train_config: TrainConfigValues = Field(default_factory=dict)
     label_review: ReviewConfig = ReviewConfig()
 
 

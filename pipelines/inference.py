@@ -2,12 +2,12 @@ from zenml import pipeline
 
 from annotation_loop.configs import ProjectSpec
 from annotation_loop.learning.active_learning import RankingConfig
-from pipelines.settings import DOCKER
+from pipelines.settings import DOCKER, ENVIRONMENT
 from steps import choose_next_batch, predict_batch, push_predictions, sync_batch
 
 
 # Dynamic: whether there is a batch to sync is decided by a step, at run time.
-@pipeline(dynamic=True, enable_cache=False, settings={"docker": DOCKER})
+@pipeline(dynamic=True, enable_cache=False, settings={"docker": DOCKER}, environment=ENVIRONMENT)
 def inference_pipeline(
     project: ProjectSpec,
     model_name: str,

@@ -1,12 +1,10 @@
-from typing import Any
-
 from zenml import pipeline
 
-from annotation_loop.configs import ModelSpec, ProjectSpec
+from annotation_loop.configs import ModelSpec, ProjectSpec, TrainConfigValues
 from annotation_loop.learning.label_review import ReviewConfig
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.capabilities import LabelReview
-from pipelines.settings import DOCKER, TRAINING_RESOURCES
+from pipelines.settings import DOCKER, ENVIRONMENT, TRAINING_RESOURCES
 from steps import (
     evaluate_model,
     fetch_annotations,
@@ -19,12 +17,12 @@ from steps import (
 
 # Dynamic: whether anything is trained is decided by a step, at run time, wherever the run
 # was started from (CLI, schedule, dashboard, remote orchestrator).
-@pipeline(dynamic=True, enable_cache=False, settings={"docker": DOCKER})
+@pipeline(dynamic=True, enable_cache=False, settings={"docker": DOCKER}, environment=ENVIRONMENT)
 def training_pipeline(
     project: ProjectSpec,
     model: ModelSpec,
     validation_fraction: float = 0.2,
-    train_config: dict[str, Any] | None = None,
+    train_config: TrainConfigValues | None = None,
     label_review: ReviewConfig | None = None,
     continue_from_production: bool = False,
 ) -> None:

@@ -4,6 +4,7 @@ from zenml import get_step_context, link_artifact_to_model, log_metadata, step
 from zenml.logger import get_logger
 
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
+from annotation_loop.configs import TrainConfigValues
 from annotation_loop.data.storage import DataSource
 from annotation_loop.errors import LoopError
 from annotation_loop.learning.annotations import AnnotationSnapshot
@@ -21,7 +22,7 @@ logger = get_logger(__name__)
 def train_model(
     snapshot: AnnotationSnapshot,
     source: DataSource,
-    train_config: dict[str, Any],
+    train_config: TrainConfigValues,
     validation_fraction: float,
     continue_from_production: bool,
 ) -> Annotated[Any, MODEL_ARTIFACT]:  # Any: ZenML picks the task type's materializer by value

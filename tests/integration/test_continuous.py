@@ -124,7 +124,7 @@ def test_queues_and_learning_curve(cloud_settings, run_cli):
         if t["id"] in queue
     }
     assert [scores[t] for t in queue] == sorted(scores[t] for t in queue)
-    project = client._request("GET", f"/api/projects/{project_id}/", repeatable=True)
+    project = client.transport.request("GET", f"/api/projects/{project_id}/", repeatable=True)
     assert project["sampling"] == "Uncertainty sampling"
     assert project["model_version"] == f"{settings.model_name}:1"
 

@@ -171,7 +171,9 @@ def test_the_webhook_carries_the_secret_header(client: LabelStudioClient, projec
     first = client.ensure_webhook(project, url, {WEBHOOK_SECRET_HEADER: "first"})
     again = client.ensure_webhook(project, url, {WEBHOOK_SECRET_HEADER: "second"})
     assert again == first
-    hooks = client._request("GET", "/api/webhooks/", params={"project": project}, repeatable=True)
+    hooks = client.transport.request(
+        "GET", "/api/webhooks/", params={"project": project}, repeatable=True
+    )
     (hook,) = [h for h in hooks if h["url"] == url]
     assert hook["headers"] == {WEBHOOK_SECRET_HEADER: "second"}
     assert (hook["send_payload"], hook["send_for_all_actions"], hook["is_active"]) == (

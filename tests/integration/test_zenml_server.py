@@ -96,10 +96,10 @@ class Project:
 
 
 @contextlib.contextmanager
-def project_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project_in(folder: Path) -> Iterator[Project]:
     """A project whose server is stopped at the end, whatever the test left running."""
-    project = Project(Settings(state_dir=folder / "state"), free_port())
-    monkeypatch.setenv("LOOP_ZENML_SERVER_PORT", str(project.port))  # for ZenmlServer here
+    port = free_port()
+    project = Project(Settings(state_dir=folder / "state", zenml_server_port=port), port)
     try:
         yield project
     finally:
@@ -111,7 +111,7 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A server started (`run.py up`) on a store a client had opened directly before, so
     ZenML's default user had an empty password."""
     folder = tmp_path_factory.mktemp("zenml-server")
-    with pytest.MonkeyPatch.context() as monkeypatch, project_in(folder, monkeypatch) as project:
+    with project_in(folder) as project:
         started = project.result(
             "from zenml.client import Client\n"
             "Client().zen_store\n"  # the SQLite store, made by the client
@@ -242,10 +242,8 @@ def test_pipelines_and_leases_go_through_it_and_its_dashboard_shows_their_plots(
     assert shown.status_code == 200 and shown.json()["type"] == "image"
 
 
-def test_start_reuses_it_and_stop_hands_zenml_back_to_its_local_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with project_in(tmp_path, monkeypatch) as project:
+def test_start_reuses_it_and_stop_hands_zenml_back_to_its_local_store(tmp_path: Path) -> None:
+    with project_in(tmp_path) as project:
         pid = project.result(
             "status = start_services(settings, ['zenml'])[0]\n"
             "again = start_services(settings, ['zenml'])[0]\n"
