@@ -175,13 +175,22 @@ def demo(cloud: str, task: str | None, batches: int, batch_size: int) -> None:
 
 
 @cli.command()
-@click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
+@click.option(
+    "--cloud",
+    type=click.Choice(CLOUDS),
+    default="local",
+    show_default=True,
+    envvar="LOOP_CLOUD",
+    show_envvar=True,
+)
 @task_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the backend listens.")
 @click.option("--port", default=9090, show_default=True)
 @click.option(
     "--url",
     default=None,
+    envvar="LOOP_BACKEND_URL",
+    show_envvar=True,
     help="The backend's URL as Label Studio reaches it (default: http://HOST:PORT).",
 )
 @click.option(
