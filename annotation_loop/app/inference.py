@@ -59,15 +59,16 @@ def _outcome(run_id: UUID, settings: Settings) -> InferenceOutcome:
     from annotation_loop.task_types import get_task_type
     from annotation_loop.zenml_integration.model_registry import (
         label_studio_from_stack,
-        run_output,
+        run_outputs,
     )
 
-    choice: BatchChoice = run_output(run_id, "batch_choice")
+    outputs = run_outputs(run_id)
+    choice: BatchChoice = outputs["batch_choice"].load()
     project_url = label_studio_from_stack().project_url(choice.project_id)
     if choice.batch is None:
         return InferenceOutcome(f"{choice.reason}; {project_url}")
-    report: SyncReport = run_output(run_id, "batch_tasks")
-    predicted: BatchPredictions = run_output(run_id, "batch_predictions")
+    report: SyncReport = outputs["batch_tasks"].load()
+    predicted: BatchPredictions = outputs["batch_predictions"].load()
     task_type = get_task_type(settings.task)
     input_refs = {t.task_id: t.input_ref for t in report.tasks}
     predictions = {

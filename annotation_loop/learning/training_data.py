@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from annotation_loop.data.storage import DataSource, ObjectStore
-from annotation_loop.learning.annotations import LabelledItem
+from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
 from annotation_loop.task_types import Example, TaskType
 
 logger = logging.getLogger(__name__)
@@ -36,3 +36,12 @@ def load_examples(
             missing[0],
         )
     return examples
+
+
+def validation_examples(
+    snapshot: AnnotationSnapshot, source: DataSource, validation_fraction: float
+) -> list[Example]:
+    """The inputs of the snapshot's validation split: what a new model and the production
+    model are both scored on."""
+    _, validation_items = snapshot.split(validation_fraction)
+    return load_examples(snapshot.task_type, source, validation_items)

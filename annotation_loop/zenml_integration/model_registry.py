@@ -14,7 +14,7 @@ from uuid import UUID
 from zenml import Model
 from zenml.client import Client
 from zenml.enums import ModelStages, StackComponentType
-from zenml.models import ModelVersionResponse
+from zenml.models import ArtifactVersionResponse, ModelVersionResponse
 from zenml.stack import StackComponent
 
 from annotation_loop.data.task_index import TaskIndex
@@ -22,6 +22,7 @@ from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
 from annotation_loop.learning.annotations import AnnotationSnapshot
 from annotation_loop.learning.learning_curve import CurvePoint
+from annotation_loop.task_types import Example, TaskType
 from annotation_loop.zenml_integration.leases import promotion_lease
 
 MODEL_ARTIFACT = "model"
@@ -53,11 +54,18 @@ def load_artifact(version: ModelVersionResponse | Model, name: str) -> Any:
     return artifact.load()
 
 
-def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> AnnotationSnapshot | None:
+def score_version(
+    version: ModelVersionResponse, task_type: TaskType, examples: Sequence[Example], metric: str
+) -> float:
+    """The model a stored version holds, scored on `examples` with the task type's `metric`."""
+    return task_type.evaluate(load_artifact(version, MODEL_ARTIFACT), examples).score(metric)
+
+
+def latest_snapshot(model_name: str) -> AnnotationSnapshot | None:
     """The annotation snapshot of the newest version of the model whose training finished.
 
-    A run's version exists, with its snapshot, as soon as the run fetched annotations; only a
-    version that also carries the evaluation's `validation` metadata has a model trained on
+    A run's version exists, with its snapshot, from its training step on; only a version
+    that also carries the evaluation's `validation` metadata has a model trained on
     them. A run that failed or was killed before that leaves its version without it, so its
     annotations are fetched again by the next run instead of being taken as used. (The run's
     status would say less: a run whose learning curve or label review failed after the model
@@ -68,7 +76,7 @@ def latest_snapshot(model_name: str, exclude_version_id: Any = None) -> Annotati
     except KeyError:
         return None
     for version in _model_versions(model_name, "desc:number"):
-        if version.id == exclude_version_id or "validation" not in version.run_metadata:
+        if "validation" not in version.run_metadata:
             continue
         artifact = version.get_artifact(SNAPSHOT_ARTIFACT)
         if artifact is not None:
@@ -82,11 +90,10 @@ def previous_snapshot(
     project_id: int,
     task: str,
     labels: Sequence[str],
-    exclude_version_id: Any = None,
 ) -> AnnotationSnapshot:
     """What the next fetch starts from: the latest snapshot if it is of the same project,
     task type and label list, else an empty one (a full fetch)."""
-    previous = latest_snapshot(model_name, exclude_version_id=exclude_version_id)
+    previous = latest_snapshot(model_name)
     if (
         previous is None
         or previous.project_id != project_id
@@ -138,13 +145,10 @@ def version_trained_by(run_id: UUID) -> ModelVersionResponse | None:
     return client.zen_store.get_model_version(links.items[0].model_version)
 
 
-def run_output(run_id: UUID, name: str) -> Any:
-    """The artifact a run produced under `name` (its `Annotated` output name), loaded."""
+def run_outputs(run_id: UUID) -> dict[str, ArtifactVersionResponse]:
+    """The artifacts a run produced, by their `Annotated` output names."""
     run = Client().get_pipeline_run(run_id)
-    for artifact in run.produced_artifact_versions:
-        if artifact.name == name:
-            return artifact.load()
-    raise KeyError(f"run {run.name} produced no {name!r} artifact")
+    return {artifact.name: artifact for artifact in run.produced_artifact_versions}
 
 
 def latest_task_index(label_studio_url: str, project_id: int) -> TaskIndex | None:

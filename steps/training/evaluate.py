@@ -6,13 +6,9 @@ from zenml.logger import get_logger
 
 from annotation_loop.data.storage import DataSource
 from annotation_loop.learning.annotations import AnnotationSnapshot
-from annotation_loop.learning.training_data import load_examples
+from annotation_loop.learning.training_data import validation_examples
 from annotation_loop.learning.validation import ValidationReport
-from annotation_loop.zenml_integration.model_registry import (
-    MODEL_ARTIFACT,
-    load_artifact,
-    production_version,
-)
+from annotation_loop.zenml_integration.model_registry import production_version, score_version
 
 logger = get_logger(__name__)
 
@@ -31,13 +27,12 @@ def evaluate_model(
     the task type's metric and plot."""
     task_type = snapshot.task_type
     metric = task_type.promotion_metric
-    _, validation_items = snapshot.split(validation_fraction)
-    examples = load_examples(task_type, source, validation_items)
+    examples = validation_examples(snapshot, source, validation_fraction)
     evaluation = task_type.evaluate(model, examples)
     model_name = get_step_context().model.name
     production = production_version(model_name)
     production_score = (
-        task_type.evaluate(load_artifact(production, MODEL_ARTIFACT), examples).score(metric)
+        score_version(production, task_type, examples, metric)
         if production is not None and examples
         else None
     )

@@ -7,13 +7,9 @@ from zenml.models import ModelVersionResponse
 import materializers  # noqa: F401  (registers the model materializers ZenML picks by type)
 from annotation_loop.data.storage import DataSource
 from annotation_loop.learning.annotations import AnnotationSnapshot
-from annotation_loop.learning.training_data import load_examples
+from annotation_loop.learning.training_data import validation_examples
 from annotation_loop.learning.validation import PromotionReport, ValidationReport
-from annotation_loop.zenml_integration.model_registry import (
-    MODEL_ARTIFACT,
-    load_artifact,
-    promote_if_better,
-)
+from annotation_loop.zenml_integration.model_registry import promote_if_better, score_version
 
 logger = get_logger(__name__)
 
@@ -33,11 +29,8 @@ def promote_model(
         if str(version.id) == validation.production_version_id:
             assert validation.production_score is not None
             return validation.production_score
-        task_type = snapshot.task_type
-        _, validation_items = snapshot.split(validation_fraction)
-        examples = load_examples(task_type, source, validation_items)
-        production_model = load_artifact(version, MODEL_ARTIFACT)
-        return task_type.evaluate(production_model, examples).score(validation.metric)
+        examples = validation_examples(snapshot, source, validation_fraction)
+        return score_version(version, snapshot.task_type, examples, validation.metric)
 
     # With no validation items there is nothing to compare: only a first model wins.
     candidate = validation.score if validation.validation_items else None

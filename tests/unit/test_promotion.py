@@ -18,7 +18,8 @@ from zenml.enums import ModelStages
 
 import steps.training.evaluate as evaluate_step
 import steps.training.promote as promote_step
-from annotation_loop.zenml_integration import leases
+from annotation_loop.learning import training_data
+from annotation_loop.zenml_integration import leases, model_registry
 from annotation_loop.zenml_integration.leases import promotion_lease
 from annotation_loop.zenml_integration.model_registry import production_version
 
@@ -70,9 +71,9 @@ def evaluate_and_promote(
     context = SimpleNamespace(model=Model(name=model_name, version=candidate))
     for module in (evaluate_step, promote_step):
         monkeypatch.setattr(module, "get_step_context", lambda: context)
-        monkeypatch.setattr(module, "load_examples", lambda *args: ["example"])
-        monkeypatch.setattr(module, "load_artifact", lambda version, name: str(version.name))
         monkeypatch.setattr(module, "log_metadata", lambda **kwargs: None)
+    monkeypatch.setattr(training_data, "load_examples", lambda *args: ["example"])
+    monkeypatch.setattr(model_registry, "load_artifact", lambda version, name: str(version.name))
     validation, _ = evaluate_step.evaluate_model.entrypoint(
         model=candidate, snapshot=snapshot, source=None, validation_fraction=0.2
     )
