@@ -4,6 +4,7 @@
 #   requirements.lock                  the project's venv (pyproject.toml with its dev extra)
 #   tools/label-studio/requirements.lock   the Label Studio server's venv
 #   tools/azurite/package-lock.json    Azurite, from npm
+# and Debian's espeak-ng (the transcription demo's voices) where the machine lacks it.
 # `make lock` re-resolves the two Python locks after a change to pyproject.toml or
 # tools/label-studio/requirements.in (keeping every pin it can; add --upgrade to move them).
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ export ZENML_ANALYTICS_OPT_IN := false
 
 .PHONY: install lock demo test test-unit bench bench-labels up down status lint clean
 
-install: $(VENV)/.installed .venv-ls/.installed .tools/node_modules/.installed
+install: $(VENV)/.installed .venv-ls/.installed .tools/node_modules/.installed .tools/.espeak-ng
 
 $(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,14 @@ $(VENV)/.installed: pyproject.toml $(LOCK) | $(UV)
 	cp tools/azurite/package.json tools/azurite/package-lock.json .tools/
 	npm ci --prefix .tools --no-audit --no-fund
 	touch $@
+
+# espeak-ng synthesises the transcription demo's speech (known transcripts); no PyPI wheel
+# carries the program, so it comes from Debian's packages when the machine lacks it.
+.tools/.espeak-ng:
+	command -v espeak-ng >/dev/null || { \
+		test "$$(id -u)" = 0 || { echo "espeak-ng is missing: install Debian's espeak-ng (sudo apt-get install espeak-ng)"; exit 1; }; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends espeak-ng; }
+	mkdir -p .tools && touch $@
 
 lock: | $(UV)
 	$(COMPILE) pyproject.toml --extra dev -o $(LOCK)

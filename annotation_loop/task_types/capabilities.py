@@ -1,4 +1,5 @@
-"""What a task type may do beyond the core the loop needs: seed the demo, review labels.
+"""What a task type may do beyond the core the loop needs: seed the demo, review labels,
+answer for a region an annotator marks.
 
 A task type opts in by having the protocol's methods (the built-in ones subclass the
 protocols, to inherit their defaults and have mypy check the signatures). Code that needs a
@@ -72,6 +73,23 @@ class LabelReview(Protocol):
     def suggest_target(self, model: Any, example: Example, suggestions: Mapping[int, str]) -> Any:
         """`example`'s target with the units at these positions (`LabelUnits.position`)
         relabelled to these classes (names from `LabelUnits.classes` of the same model)."""
+        ...
+
+
+@runtime_checkable
+class InteractivePrediction(Protocol):
+    """The model's answer for one region an annotator marks in Label Studio (the `context`
+    of the ML backend's interactive `/predict`): a box on an image, a span of a text, a
+    segment of audio."""
+
+    @abstractmethod
+    def predict_region(
+        self, model: Any, input: Any, region: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The Label Studio result answering `region` (one result of the request's
+        `context["result"]`, in Label Studio's shape), with the model's label and its
+        `score`; None when the region is not one this task type answers for. `input` is what
+        `TaskType.load_inputs` gives for the task."""
         ...
 
 
