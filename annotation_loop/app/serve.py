@@ -30,7 +30,6 @@ def backend_server(
 
     import uvicorn
 
-    from annotation_loop.data.storage import ObjectStore
     from annotation_loop.data.sync import ensure_project
     from annotation_loop.errors import LabelStudioHTTPError, LabelStudioUnreachable
     from annotation_loop.ml_backend import ModelHolder, create_app
@@ -46,8 +45,10 @@ def backend_server(
         run_record_path,
         subprocess_launcher,
     )
+    from annotation_loop.ml_backend.uploads import StoreWithUploads
     from annotation_loop.ml_backend.zenml_source import ZenMLModelSource
     from annotation_loop.task_types import get_task_type
+    from annotation_loop.task_types.capabilities import interactive_prediction_of
     from annotation_loop.zenml_integration.leases import training_lease
     from annotation_loop.zenml_integration.model_registry import label_studio_from_stack
 
@@ -57,7 +58,7 @@ def backend_server(
     prepare_stack(cloud, settings)
     client = label_studio_from_stack()
     client.check()
-    store = ObjectStore(settings.data_source(cloud))
+    store = StoreWithUploads(settings.data_source(cloud), client)
     project_id = ensure_project(
         client, store, settings.project_name, settings.labels, task_type, settings
     )
@@ -111,6 +112,7 @@ def backend_server(
                     if credentials
                     else None
                 ),
+                interactive=interactive_prediction_of(task_type) is not None,
             )
             client.use_predictions_of(project_id, version)
         except LoopError as exc:

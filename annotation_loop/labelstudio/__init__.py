@@ -5,7 +5,8 @@ Layers, each a module with one job:
   a refusal raises `LabelStudioHTTPError` (status, method, path, what to do next).
   `chunked_imports` cuts bulk imports into requests and resumes one that failed in doubt.
 - one module per API area: `projects` (and saved views), `storages` (one find-or-create for
-  every kind), `ml_backends` (and the webhook), `tasks` (paged by `task_pages`), `predictions`;
+  every kind), `ml_backends` (and the webhook), `tasks` (paged by `task_pages`), `predictions`,
+  `uploads` (files uploaded to Label Studio, read through it);
   `filters` builds every Data Manager filter; `queues` publishes the annotators' tabs.
 - `client.LabelStudioClient`: the facade the rest of the loop calls, every area's methods
   over one transport.

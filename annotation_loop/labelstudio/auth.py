@@ -10,9 +10,11 @@ import httpx
 class TokenAuth(httpx.Auth):
     """A legacy token goes as `Token <key>`; a personal access token (a JWT refresh token)
     is exchanged at /api/token/refresh/ for a short-lived access token sent as `Bearer`,
-    exchanged again when the server answers 401."""
+    exchanged again when the server answers 401.
 
-    requires_response_body = True
+    For sync clients (the loop's): only the refresh answer's body is read here, so that a
+    streamed download (an uploaded file) is read as it comes, within its size limit, and not
+    whole before its caller sees it, as `requires_response_body` would."""
 
     def __init__(self, api_key: str, refresh_url: str) -> None:
         self._api_key = api_key
@@ -36,6 +38,7 @@ class TokenAuth(httpx.Auth):
 
     def _refresh(self) -> Generator[httpx.Request, httpx.Response, None]:
         response = yield httpx.Request("POST", self._refresh_url, json={"refresh": self._api_key})
+        response.read()
         # A refused token leaves a stale access token: the retried request then gets the 401.
         if response.status_code == 200:
             self._access = response.json()["access"]

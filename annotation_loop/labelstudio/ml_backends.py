@@ -12,16 +12,28 @@ class MLBackends(ApiArea):
     """The ML backends connected to Label Studio's projects, and the projects' webhooks."""
 
     def connect_ml_backend(
-        self, project_id: int, url: str, title: str, basic_auth: tuple[str, str] | None
+        self,
+        project_id: int,
+        url: str,
+        title: str,
+        basic_auth: tuple[str, str] | None,
+        *,
+        interactive: bool = False,
     ) -> int:
         """Connects the ML backend at `url` to the project, titled `title`, with `basic_auth`
         (user, password; None: none); an existing connection to the same URL is kept and
         updated. Label Studio calls its /health and /setup first, with those credentials, and
-        refuses a backend that fails them.
+        refuses a backend that fails them. `interactive`: Label Studio forwards annotators'
+        regions to it (interactive preannotations), which it refuses to do otherwise.
 
         Title it with the served model version: a project's `model_version` may only name a
         connected backend's title or a version that has predictions."""
-        body: dict[str, Any] = {"project": project_id, "url": url, "title": title}
+        body: dict[str, Any] = {
+            "project": project_id,
+            "url": url,
+            "title": title,
+            "is_interactive": interactive,
+        }
         if basic_auth is None:
             # Label Studio sends basic auth whenever it has a user and a password, whatever
             # the method; an empty password would fail its check on a new backend.

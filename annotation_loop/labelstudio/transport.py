@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from annotation_loop.data.confined_reads import UnreadableObject, too_big
 from annotation_loop.errors import (
     LabelStudioAuthError,
     LabelStudioHTTPError,
@@ -132,6 +133,36 @@ class Transport:
             "POST", path, json_body=body, repeatable=False, timeout=timeout, refusal=refusal
         )
         return int(created["id"])
+
+    def read_file(self, path: str, max_bytes: int) -> bytes:
+        """The bytes of the file Label Studio serves at `path`, read as they come and refused
+        past `max_bytes`; redirects are not followed, so only Label Studio itself answers.
+
+        Raises `LabelStudioUnreachable`, `LabelStudioAuthError` on 401 (the API key: every
+        read would fail), and `UnreadableObject` when only this file cannot be read (missing,
+        not the key's user's to read, too big), for the caller to skip it.
+        """
+        try:
+            with self._http.stream("GET", path, follow_redirects=False) as response:
+                status = response.status_code
+                if status == 401:
+                    raise LabelStudioAuthError(self._auth_advice(status), status, "GET", path, "")
+                if status != 200:
+                    raise UnreadableObject(
+                        f"Label Studio at {self.url} answered HTTP {status} for {path}: the "
+                        "file is gone, or the API key's user may not read it"
+                    )
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise too_big(path, max_bytes, int(declared))
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise too_big(path, max_bytes)
+                return bytes(data)
+        except (*UNANSWERED_FAILURES, *ANSWERED_FAILURES) as exc:
+            raise self._unreachable(f"{type(exc).__name__} reading {path}: {exc}") from None
 
     def check(self) -> None:
         """Raises `LabelStudioUnreachable` or `LabelStudioAuthError` unless the API answers

@@ -7,7 +7,9 @@ protocol (as Label Studio 1.23's `ml/api_connector.py` speaks it).
   `{"model_version": ...}`, or an HTTP error if the label config does not fit the model (Label
   Studio then refuses to connect the backend, showing only the status); it allows 3 s.
 - `POST /predict` `{"tasks": [{"id", "data", ...}], "project", "label_config", "params"}`:
-  `{"results": [...]}`, one entry per task, in order; it allows 100 s.
+  `{"results": [...]}`, one entry per task, in order; it allows 100 s. With the annotator's
+  regions in `params.context.result` (interactive preannotations), the first entry answers
+  those regions of the one task sent (see `interactive`).
 - `POST /webhook` `{"action": ..., "project": {"id": ...}, ...}`: the project's webhook events,
   for retraining.
 
@@ -33,6 +35,7 @@ from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import LoopError
 from annotation_loop.ml_backend.annotation_watch import AnnotationWatch
 from annotation_loop.ml_backend.auth import AuthGate, BackendAuth, BackendCredentials
+from annotation_loop.ml_backend.interactive import interactive_regions, predict_interactively
 from annotation_loop.ml_backend.label_config import check_label_config
 from annotation_loop.ml_backend.limits import BodySizeLimit, RequestLimits
 from annotation_loop.ml_backend.predictions import TaskResult, no_predictions, predict_tasks
@@ -53,6 +56,7 @@ class PredictRequest(BaseModel):
     tasks: list[dict[str, Any]]
     project: str
     label_config: str
+    params: dict[str, Any] | None = None  # {"login", "password", "context"}
 
 
 def project_id(project: str) -> str:
@@ -179,7 +183,20 @@ def create_app(
         if reason is not None:
             logger.warning("No predictions for project %s: %s", project, reason)
             return results
+        regions = interactive_regions(request.params)
         try:
+            if regions is not None and tasks:
+                if len(tasks) > 1:
+                    logger.warning(
+                        "An interactive request of project %s sent %d tasks: only the first "
+                        "is answered (the regions are its)",
+                        project,
+                        len(tasks),
+                    )
+                results[0] = predict_interactively(
+                    served, tasks[0], regions, store, limits.max_text_chars
+                )
+                return results
             results[: len(tasks)] = predict_tasks(
                 served,
                 tasks,

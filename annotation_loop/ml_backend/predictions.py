@@ -10,6 +10,8 @@ from typing import Any, cast
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.ml_backend.served_model import ServedModel
+from annotation_loop.ml_backend.uploads import StoreWithUploads
+from annotation_loop.task_types.base import TaskType
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,32 @@ TaskResult = dict[str, Any] | list[dict[str, Any]]
 
 def no_predictions(tasks: Sequence[Any]) -> list[TaskResult]:
     return [[] for _ in tasks]
+
+
+def check_store(task_type: TaskType, store: ObjectStore | None) -> None:
+    """Raises `ConfigurationError` if `task_type`'s inputs are in a bucket and there is none."""
+    if store is None and task_type.items_in_bucket:
+        raise ConfigurationError(
+            f"The ML backend serves {task_type.description}, whose inputs are in the "
+            "bucket, but was started without one: start it with the bucket's settings"
+        )
+
+
+def input_ref_of(task_type: TaskType, data: Mapping[str, Any], store: ObjectStore | None) -> str:
+    """The task's model input reference: the task type's own (`TaskType.input_ref`), or for
+    a task made by uploading a file to Label Studio, which has no bucket `uri`, that file's
+    URL, when `store` reads uploads. Raises `KeyError` when the data has neither."""
+    try:
+        return task_type.input_ref(data)
+    except KeyError:
+        upload = (
+            store.upload_ref(data)
+            if task_type.items_in_bucket and isinstance(store, StoreWithUploads)
+            else None
+        )
+        if upload is None:
+            raise
+        return upload
 
 
 def predict_tasks(
@@ -40,18 +68,15 @@ def predict_tasks(
     Without a `deadline` the whole batch goes through `task_type.predict` at once; with one
     (a `clock()` time), `batch_size` tasks at a time until it passes, and the tasks not
     reached by then get no prediction. `store` is where tasks' inputs live when the task type
-    keeps them in the bucket (images); text task types never read it.
+    keeps them in the bucket (images), or in Label Studio for uploaded files (a
+    `StoreWithUploads`); text task types never read it.
     """
-    if store is None and served.task_type.items_in_bucket:
-        raise ConfigurationError(
-            f"The ML backend serves {served.task_type.description}, whose inputs are in the "
-            "bucket, but was started without one: start it with the bucket's settings"
-        )
+    check_store(served.task_type, store)
     refs: dict[int, str] = {}  # by the task's position, which the results keep
     too_long = []
     for position, task in enumerate(tasks):
         try:
-            ref = served.task_type.input_ref(task["data"])
+            ref = input_ref_of(served.task_type, task["data"], store)
         except (KeyError, TypeError) as error:
             logger.warning("Task %s has no model input in its data (%s)", task.get("id"), error)
             continue

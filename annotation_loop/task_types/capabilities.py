@@ -4,7 +4,9 @@ answer for a region an annotator marks.
 A task type opts in by having the protocol's methods (the built-in ones subclass the
 protocols, to inherit their defaults and have mypy check the signatures). Code that needs a
 capability asks for it with `demo_data_of` / `label_review_of`, which refuse a task type
-without it in one line, instead of failing on a missing method halfway through a run.
+without it in one line, instead of failing on a missing method halfway through a run;
+`interactive_prediction_of` gives None instead, since the ML backend then simply answers no
+interactive request.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from annotation_loop.data.storage import ObjectStore
-from annotation_loop.errors import ConfigurationError
+from annotation_loop.errors import ConfigurationError, LoopError
 from annotation_loop.task_types.base import Example, TaskType
 
 
@@ -76,20 +78,29 @@ class LabelReview(Protocol):
         ...
 
 
+class RegionError(LoopError):
+    """A region of an interactive request that cannot be answered: a field missing, of the
+    wrong type, or outside the input. The ML backend skips that region with a warning."""
+
+
 @runtime_checkable
 class InteractivePrediction(Protocol):
     """The model's answer for one region an annotator marks in Label Studio (the `context`
     of the ML backend's interactive `/predict`): a box on an image, a span of a text, a
-    segment of audio."""
+    segment of audio. It runs while the annotator waits: one region, one input, no batch."""
 
     @abstractmethod
     def predict_region(
         self, model: Any, input: Any, region: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """The Label Studio result answering `region` (one result of the request's
-        `context["result"]`, in Label Studio's shape), with the model's label and its
-        `score`; None when the region is not one this task type answers for. `input` is what
-        `TaskType.load_inputs` gives for the task."""
+        `context["result"]`, in Label Studio's shape: `from_name`, `to_name`, `type`,
+        `value`), with the model's label and its `score` in [0, 1]; keep the region's `id`,
+        `from_name` and `to_name`, so the editor puts the answer on the annotator's region.
+
+        None when the region is not one this task type answers for (another control's, or
+        another kind); raises `RegionError` for a region of its kind that cannot be used.
+        `input` is what `TaskType.load_inputs` gives for the task (never None)."""
         ...
 
 
@@ -111,3 +122,8 @@ def label_review_of(task_type: TaskType) -> LabelReview:
             "train it without the review_labels step"
         )
     return task_type
+
+
+def interactive_prediction_of(task_type: TaskType) -> InteractivePrediction | None:
+    """`task_type` as interactive prediction; None if it answers no region."""
+    return task_type if isinstance(task_type, InteractivePrediction) else None

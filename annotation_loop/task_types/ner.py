@@ -13,13 +13,21 @@ import numpy as np
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.errors import UnknownLabelError
 from annotation_loop.task_types.base import Evaluation, Example, Prediction, TaskDefaults
-from annotation_loop.task_types.capabilities import DemoData, LabelReview, LabelUnits
+from annotation_loop.task_types.capabilities import (
+    DemoData,
+    InteractivePrediction,
+    LabelReview,
+    LabelUnits,
+    RegionError,
+)
 from annotation_loop.task_types.choices import check_labels
 from annotation_loop.task_types.metrics import EntityScores
 from annotation_loop.task_types.text_source import TO_NAME, TextTaskType
 from annotation_loop.text.datasets import WNUT_TYPES
 from annotation_loop.text.spans import (
+    LABELS_REGION,
     OUTSIDE,
+    CharRange,
     Span,
     relabel_words,
     result_from_spans,
@@ -49,6 +57,55 @@ def _class_index(kind: str, classes: tuple[str, ...], what: str) -> int:
     return classes.index(kind)
 
 
+def span_entity_type(
+    words: Sequence[CharRange], probabilities: np.ndarray, tags: Sequence[str], span: CharRange
+) -> tuple[str, float] | None:
+    """The entity type the tagger gives the words overlapping `span`, and its score.
+
+    A type's probability for a word is that of its B- and I- tags together (the annotator
+    chose where the entity starts); the answer is the type with the highest mean over the
+    span's words, with that mean: low when the tagger thinks the span names no entity. None
+    when no word overlaps the span.
+    """
+    start, end = span
+    inside = [
+        i for i, (word_start, word_end) in enumerate(words) if word_start < end and start < word_end
+    ]
+    if not inside:
+        return None
+    kinds = [tag.removeprefix("B-") for tag in tags if tag.startswith("B-")]
+    means = probabilities[inside].mean(axis=0)
+    scores = [
+        float(means[tags.index(f"B-{kind}")] + means[tags.index(f"I-{kind}")]) for kind in kinds
+    ]
+    best = int(np.argmax(scores))
+    return kinds[best], min(scores[best], 1.0)
+
+
+def _region_range(region: Mapping[str, Any], text: str) -> CharRange:
+    """The region's character range in `text`, checked; `RegionError` if it has none there."""
+    value = region.get("value")
+    if not isinstance(value, dict):
+        value = {}
+    start, end, said = value.get("start"), value.get("end"), value.get("text")
+    if not (isinstance(start, int) and isinstance(end, int)):
+        raise RegionError(
+            f"Region {region.get('id')!r} has no character offsets (value.start/end are "
+            f"{start!r}, {end!r}): select the span in a <Text> object"
+        )
+    if not 0 <= start < end <= len(text):
+        raise RegionError(
+            f"Region {region.get('id')!r} [{start}, {end}) is not a non-empty range of the "
+            f"{len(text)}-character text"
+        )
+    if said is not None and said != text[start:end]:
+        raise RegionError(
+            f"Region {region.get('id')!r} says {said!r} but the text at [{start}, {end}) is "
+            f"{text[start:end]!r}: the task's text changed"
+        )
+    return start, end
+
+
 def entity_evaluation(metrics: EntityMetrics) -> Evaluation:
     """`metrics` as the declared scores, with their per-type F1 plot."""
     from annotation_loop.text.entity_metrics import plot_entity_scores
@@ -58,7 +115,7 @@ def entity_evaluation(metrics: EntityMetrics) -> Evaluation:
     )
 
 
-class NamedEntityRecognition(TextTaskType, LabelReview, DemoData):
+class NamedEntityRecognition(TextTaskType, LabelReview, DemoData, InteractivePrediction):
     name = "ner"
     description = "named-entity recognition"
     metrics_type = EntityScores
@@ -184,6 +241,32 @@ class NamedEntityRecognition(TextTaskType, LabelReview, DemoData):
             _class_index(kind, classes, f"The suggestion for {example.key}")
         words = text_words(model, example.input)
         return tuple(relabel_words(example.input, example.target, words, suggestions))
+
+    def predict_region(
+        self, model: Any, input: Any, region: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """For a span the annotator selected: the same span, labelled with the entity type
+        the tagger gives its words, and that type's score."""
+        from annotation_loop.text.tagger import word_tag_probabilities
+
+        if region.get("type") != LABELS_REGION or region.get("from_name") != self.from_name:
+            return None
+        start, end = _region_range(region, input)
+        words, probabilities = word_tag_probabilities(model, input)
+        answer = span_entity_type(words, probabilities, model.labels, (start, end))
+        if answer is None:
+            raise RegionError(f"Region {region.get('id')!r} [{start}, {end}) covers no word")
+        kind, score = answer
+        result: dict[str, Any] = {
+            "from_name": self.from_name,
+            "to_name": region.get("to_name", TO_NAME),
+            "type": LABELS_REGION,
+            "value": {"start": start, "end": end, "text": input[start:end], "labels": [kind]},
+            "score": score,
+        }
+        if "id" in region:
+            result["id"] = region["id"]
+        return result
 
     def seed_demo(
         self, store: ObjectStore, batches: int, batch_size: int, seed: int

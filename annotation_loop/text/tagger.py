@@ -323,6 +323,15 @@ def word_features(
     ]
 
 
+def word_tag_probabilities(
+    checkpoint: TextCheckpoint, text: str
+) -> tuple[list[CharRange], np.ndarray]:
+    """`text`'s words as the tagger reads them, in text order, and each word's probability
+    of every tag (`checkpoint.labels`, float32): what an answer about one span is read from."""
+    ((_, _, words),) = _predict_words(checkpoint, [("text", text)], batch_size=1, progress=False)
+    return words.ranges, words.probabilities.numpy()
+
+
 def text_words(checkpoint: TextCheckpoint, text: str) -> list[CharRange]:
     """The words the tagger splits `text` into, in text order (`TextWords.ranges`)."""
     tokenizer = checkpoint.inference.tokenizer
