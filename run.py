@@ -6,8 +6,10 @@ python run.py aws --inference [--rerun]          sync the next batch, push pre-a
 python run.py demo [--cloud aws] [--task ner]    the whole loop with an oracle annotator
 python run.py serve [--cloud aws]                the production model as Label Studio's ML backend
 python run.py curve                              the learning curve, and whether labelling pays off
+python run.py export --task detection --out DIR  the boxes as COCO JSON and YOLO, with the images
 
-`--task` (or LOOP_TASK) picks the task type: image (default), text or ner.
+`--task` (or LOOP_TASK) picks the task type: image (default), text, ner, detection or
+transcription.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -49,7 +52,7 @@ task_option = click.option(
     "--task",
     type=click.Choice(list(TASK_TYPES)),
     default=None,
-    help="The task type: image, text or ner (default: LOOP_TASK, else image).",
+    help="The task type (default: LOOP_TASK, else image).",
 )
 
 
@@ -159,19 +162,26 @@ for _cloud in CLOUDS:
 @click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
 @task_option
 @click.option("--batches", default=3, show_default=True, help="Batches of demo items to seed.")
-@click.option("--batch-size", default=200, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Demo items per batch [default: the task type's, e.g. 200 images, 24 audio files].",
+)
 @user_errors
-def demo(cloud: str, task: str | None, batches: int, batch_size: int) -> None:
+def demo(cloud: str, task: str | None, batches: int, batch_size: int | None) -> None:
     """The whole loop, unattended, on local stand-ins, with an oracle annotator."""
     from annotation_loop.app import load_settings
     from annotation_loop.app.demo import run_demo
     from annotation_loop.clouds import get_cloud
+    from annotation_loop.task_types import get_task_type
 
     stand_in = get_cloud(cloud).stand_in
     if stand_in is not None:  # the demo points the cloud at its local stand-in
         os.environ[stand_in.variable] = "true"
     use_task(task)
-    run_demo(cloud, load_settings(), batches, batch_size, say)
+    settings = load_settings()
+    batch_size = batch_size or get_task_type(settings.task).defaults.demo_batch_size
+    run_demo(cloud, settings, batches, batch_size, say)
 
 
 @cli.command()
@@ -243,6 +253,31 @@ def serve(
         authenticate=not no_auth,
         say=say,
     ).run()
+
+
+@cli.command()
+@click.option("--cloud", type=click.Choice(CLOUDS), default="local", show_default=True)
+@task_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The folder to write (images/, labels/, data.yaml, annotations/).",
+)
+@click.option("--images/--no-images", default=True, show_default=True, help="Copy the images too.")
+@user_errors
+def export(cloud: str, task: str | None, out: Path, images: bool) -> None:
+    """Export the latest training snapshot of a detection project as COCO JSON and YOLO."""
+    use_task(task)
+    from annotation_loop.app import load_settings
+    from annotation_loop.app.export import export_snapshot
+
+    report = export_snapshot(cloud, load_settings(), out, images, say)
+    say(f"Exported {report.images} images with {report.boxes} boxes:")
+    for path in report.written:
+        say(f"  {path}")
+    if report.missing:
+        say(f"Left out {len(report.missing)} images gone from the bucket, e.g. {report.missing[0]}")
 
 
 @cli.command()

@@ -46,7 +46,7 @@ def run_demo(
 
     from annotation_loop.clouds import local_services
     from annotation_loop.data.storage import ObjectStore
-    from annotation_loop.dev import demo_report
+    from annotation_loop.dev import demo_report, oracle
     from annotation_loop.dev.demo_guard import (
         local_login,
         require_demo_label_studio,
@@ -108,7 +108,8 @@ def run_demo(
         )
     waiting = infer(cloud, settings, rerun=True, notify=say)
     say(waiting.message)
-    say("\n" + demo_report.round_table(rows, f"val. {task_type.promotion_metric}"))
+    kept = demo_report.accepted_title(oracle.unit_name(task_type))
+    say("\n" + demo_report.round_table(rows, f"val. {task_type.promotion_metric}", kept))
     if waiting.batch:
         say(f"\n{waiting.batch} is waiting for people, pre-annotated by {waiting.model_version}.")
     say(

@@ -13,11 +13,20 @@ class RoundRow:
     model_version: str | None
     validation_score: float | None  # the task type's promotion metric
     promoted: bool | None
-    accepted_share: float | None  # pre-annotations the oracle kept unchanged
+    # Pre-annotated units (items, or boxes for detection) the oracle kept unchanged.
+    accepted_share: float | None
 
 
-def round_table(rows: Sequence[RoundRow], metric_title: str) -> str:
-    header = ("round", "step", "labels", "model", metric_title, "promoted", "accepted")
+def accepted_title(unit_name: str) -> str:
+    """The title of the acceptance column: "accepted" for whole items, else what was kept
+    ("boxes kept"), so that a share of boxes is not read as a share of images."""
+    return "accepted" if unit_name == "items" else f"{unit_name} kept"
+
+
+def round_table(
+    rows: Sequence[RoundRow], metric_title: str, accepted_column: str = "accepted"
+) -> str:
+    header = ("round", "step", "labels", "model", metric_title, "promoted", accepted_column)
     lines = [header]
 
     def fmt(value: float | None) -> str:

@@ -3,18 +3,46 @@
 It labels tasks in Label Studio through the API from known true labels, accepting a
 correct pre-annotation and correcting a wrong one, like a careful annotator would.
 Real use has people in Label Studio instead.
+
+Its report counts what a person would have kept of the pre-annotations: whole items, or,
+for a task type whose demo data counts units (`KeptUnits`: the boxes of an image), units.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tqdm import tqdm
 
 from annotation_loop.labelstudio import LabelStudioClient
-from annotation_loop.task_types import TaskType, demo_data_of
+from annotation_loop.task_types import DemoData, TaskType, demo_data_of
+
+
+@runtime_checkable
+class KeptUnits(Protocol):
+    """Demo data whose pre-annotations are judged unit by unit (the boxes of an image), not
+    as a whole: an annotator fixing one box of five keeps the other four."""
+
+    unit_name: str  # what a unit is, plural: "boxes"
+
+    def kept_units(self, predicted: Any, truth: Any) -> tuple[int, int]:
+        """(units of `predicted` kept unchanged given `truth`, units of `predicted`)."""
+        ...
+
+
+def kept_units(demo: DemoData, predicted: Any, truth: Any) -> tuple[int, int]:
+    """(units kept, units pre-annotated): the demo data's own count, else the item as one
+    unit, kept when it needs no change."""
+    if isinstance(demo, KeptUnits):
+        return demo.kept_units(predicted, truth)
+    return (1 if demo.same_target(predicted, truth) else 0), 1
+
+
+def unit_name(task_type: TaskType) -> str:
+    """What the oracle's acceptance counts for this task type: "boxes", or "items"."""
+    return task_type.unit_name if isinstance(task_type, KeptUnits) else "items"
 
 
 @dataclass(frozen=True)
@@ -32,11 +60,14 @@ class OracleReport:
     corrected: int  # pre-annotation was wrong and replaced
     without_prediction: int
     unknown: int  # no true label known for the object: left for people
+    # Pre-annotated units (items, or boxes: see `KeptUnits`) and those kept unchanged.
+    kept_units: int = 0
+    predicted_units: int = 0
 
     @property
     def acceptance_rate(self) -> float | None:
-        predicted = self.accepted + self.corrected
-        return self.accepted / predicted if predicted else None
+        """The share of pre-annotated units kept unchanged: of items, or of boxes."""
+        return self.kept_units / self.predicted_units if self.predicted_units else None
 
 
 def label_with_truth(
@@ -47,6 +78,7 @@ def label_with_truth(
 ) -> OracleReport:
     demo = demo_data_of(task_type)
     accepted = corrected = without_prediction = unknown = 0
+    kept = predicted_units = 0
     for task in tqdm(tasks, desc="oracle labelling", unit="task"):
         target = truth.get(task.key)
         if target is None:
@@ -55,14 +87,20 @@ def label_with_truth(
         client.create_annotation(task.task_id, task_type.result_for_target(target, task.input_ref))
         if task.predicted is None:
             without_prediction += 1
-        elif demo.same_target(task.predicted, target):
+            continue
+        if demo.same_target(task.predicted, target):
             accepted += 1
         else:
             corrected += 1
+        task_kept, task_units = kept_units(demo, task.predicted, target)
+        kept += task_kept
+        predicted_units += task_units
     return OracleReport(
         labelled=accepted + corrected + without_prediction,
         accepted=accepted,
         corrected=corrected,
         without_prediction=without_prediction,
         unknown=unknown,
+        kept_units=kept,
+        predicted_units=predicted_units,
     )

@@ -28,6 +28,7 @@ from annotation_loop.task_types.capabilities import (
     demo_data_of,
     label_review_of,
 )
+from annotation_loop.task_types.detection import ObjectDetection
 from annotation_loop.task_types.image import ImageClassification
 from annotation_loop.task_types.metrics import (
     ClassificationScores,
@@ -37,6 +38,7 @@ from annotation_loop.task_types.metrics import (
 )
 from annotation_loop.task_types.ner import NamedEntityRecognition
 from annotation_loop.task_types.text import TextClassification
+from annotation_loop.task_types.transcription import SpeechTranscription
 
 TASK_TYPES: dict[str, TaskType] = {}
 
@@ -63,7 +65,13 @@ def register_task_type(task_type: TaskType) -> None:
     TASK_TYPES[task_type.name] = task_type
 
 
-for _builtin in (ImageClassification(), TextClassification(), NamedEntityRecognition()):
+for _builtin in (
+    ImageClassification(),
+    TextClassification(),
+    NamedEntityRecognition(),
+    SpeechTranscription(),
+    ObjectDetection(),
+):
     register_task_type(_builtin)
 
 

@@ -89,6 +89,8 @@ class TaskDefaults:
     model_name: str
     dataset: str  # the prefix under the bucket that holds batch_1/, batch_2/, ...
     labels: tuple[str, ...]
+    # Items per demo batch: what makes a round take minutes, not hours, on a laptop's CPU.
+    demo_batch_size: int = 200
 
 
 class TaskType(ABC):

@@ -7,6 +7,8 @@ type whose metric its `metrics_type` does not declare, before anything runs.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 from annotation_loop.errors import ConfigurationError
@@ -29,11 +31,17 @@ class ValidationMetrics(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_examples: int  # validation items the model could read and was scored on
+    # Float fields that are rates of errors (WER): logged, but never promoted by.
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def score_names(cls) -> tuple[str, ...]:
         """The fields a task type may promote by: its float scores, higher is better."""
-        return tuple(name for name, field in cls.model_fields.items() if field.annotation is float)
+        return tuple(
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation is float and name not in cls.lower_is_better
+        )
 
     def score(self, metric: str) -> float:
         if metric not in self.score_names():

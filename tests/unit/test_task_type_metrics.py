@@ -24,6 +24,14 @@ def test_every_task_type_promotes_by_a_declared_score():
     assert get_task_type("ner").metrics_type is EntityScores
 
 
+def test_error_rates_are_logged_but_never_promoted_by():
+    from annotation_loop.task_types.transcription import TranscriptionScores
+
+    assert TranscriptionScores.score_names() == ("word_accuracy",)
+    with pytest.raises(ConfigurationError, match="no score 'wer'"):
+        TranscriptionScores.model_construct(wer=0.1).score("wer")
+
+
 def test_classification_evaluation_declares_its_scores_and_logs_them_as_json():
     metrics = compute_metrics(
         ["cat", "cat", "dog", "dog", "bird"],

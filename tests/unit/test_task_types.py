@@ -22,11 +22,17 @@ from annotation_loop.text.spans import Span
 TEXT = "Alice flew from Paris to 東京 😀 on Monday"
 
 
-def test_the_three_task_types_are_registered_with_demo_and_review():
-    assert set(TASK_TYPES) == {"image", "text", "ner"}
+BUILT_IN = "image, text, ner, transcription, detection"
+
+
+def test_the_built_in_task_types_are_registered_with_their_capabilities():
+    assert list(TASK_TYPES) == BUILT_IN.split(", ")
     for task_type in TASK_TYPES.values():
-        assert isinstance(task_type, DemoData) and isinstance(task_type, LabelReview)
-    with pytest.raises(ConfigurationError, match="LOOP_TASK to one of image, text, ner"):
+        assert isinstance(task_type, DemoData)
+    # Confident learning needs classes: free-text transcripts have none to dispute.
+    reviewed = {name for name, t in TASK_TYPES.items() if isinstance(t, LabelReview)}
+    assert reviewed == {"image", "text", "ner", "detection"}
+    with pytest.raises(ConfigurationError, match=f"LOOP_TASK to one of {BUILT_IN}"):
         get_task_type("audio")
 
 
@@ -40,7 +46,7 @@ def test_a_task_name_in_a_pydantic_model_is_checked_against_the_registry():
         PipelineConfig(task="audio")
     (problem,) = error.value.errors()
     assert problem["loc"] == ("task",)
-    assert problem["msg"].endswith("unknown task type 'audio': use one of image, text, ner")
+    assert problem["msg"].endswith(f"unknown task type 'audio': use one of {BUILT_IN}")
 
 
 def test_a_task_name_option_in_click_is_a_usage_error_when_unknown():
@@ -52,7 +58,7 @@ def test_a_task_name_option_in_click_is_a_usage_error_when_unknown():
     assert CliRunner().invoke(command, ["--task", "text"]).output == "task=text\n"
     unknown = CliRunner().invoke(command, ["--task", "audio"])
     assert unknown.exit_code == 2
-    assert "unknown task type 'audio': use one of image, text, ner" in unknown.output
+    assert f"unknown task type 'audio': use one of {BUILT_IN}" in unknown.output
 
 
 @pytest.mark.parametrize(
