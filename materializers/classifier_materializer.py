@@ -8,7 +8,6 @@ every step imports the materializers, and most never touch a model.
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any, ClassVar
 
@@ -18,7 +17,8 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.vision.checkpoint import ClassifierCheckpoint
-from materializers.artifact_files import files, read_fields, refuse
+from materializers.artifact_files import files, read_fields
+from materializers.torch_weights import read_state_dict, write_state_dict
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "checkpoint.json"
@@ -42,41 +42,16 @@ class ClassifierCheckpointMaterializer(BaseMaterializer):
     def load(self, data_type: type[Any]) -> ClassifierCheckpoint:
         FOLDER.check_folder(self.artifact_store, self.uri)
         config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
-        # Remote stores hand out streams that torch.load cannot seek in: read the bytes first.
-        with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "rb") as handle:
-            weights = io.BytesIO(handle.read())
+        state_dict = read_state_dict(self.artifact_store, self.uri, WEIGHTS_FILE)
         return ClassifierCheckpoint(
             arch=config.arch,
             labels=config.labels,
             image_size=config.image_size,
-            state_dict=self._state_dict(weights),
+            state_dict=state_dict,
         )
 
-    def _state_dict(self, weights: io.BytesIO) -> dict[str, Any]:
-        import torch
-
-        try:
-            # weights_only: tensors and plain containers only; a pickled object that would
-            # run code on load is refused, not executed.
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # whatever the unpickler raises on bytes torch.save never wrote
-            raise refuse(
-                self.uri,
-                f"{WEIGHTS_FILE} is not tensors as torch.save writes them ({type(exc).__name__})",
-            ) from None
-        if not isinstance(state, dict) or not all(
-            isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
-        ):
-            raise refuse(self.uri, f"{WEIGHTS_FILE} is not a mapping of names to tensors")
-        return state
-
     def save(self, data: ClassifierCheckpoint) -> None:
-        import torch
-
-        weights = io.BytesIO()
-        torch.save(data.state_dict, weights)
-        with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "wb") as handle:
-            handle.write(weights.getvalue())
+        write_state_dict(self.artifact_store, self.uri, WEIGHTS_FILE, data.state_dict)
         config = _Config(arch=data.arch, labels=data.labels, image_size=data.image_size)
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "wb") as handle:
             handle.write(config.model_dump_json().encode())

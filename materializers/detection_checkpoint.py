@@ -9,7 +9,6 @@ with the module: every step imports the materializers, and most never touch a mo
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any, ClassVar
 
@@ -19,7 +18,8 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.detection.checkpoint import DetectorCheckpoint
-from materializers.artifact_files import files, read_fields, refuse
+from materializers.artifact_files import files, read_fields
+from materializers.torch_weights import read_state_dict, write_state_dict
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "checkpoint.json"
@@ -46,36 +46,11 @@ class DetectorCheckpointMaterializer(BaseMaterializer):
     def load(self, data_type: type[Any]) -> DetectorCheckpoint:
         FOLDER.check_folder(self.artifact_store, self.uri)
         config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
-        # Remote stores hand out streams that torch.load cannot seek in: read the bytes first.
-        with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "rb") as handle:
-            weights = io.BytesIO(handle.read())
-        return DetectorCheckpoint(**config.model_dump(), state_dict=self._state_dict(weights))
-
-    def _state_dict(self, weights: io.BytesIO) -> dict[str, Any]:
-        import torch
-
-        try:
-            # weights_only: tensors and plain containers only; a pickled object that would
-            # run code on load is refused, not executed.
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # whatever the unpickler raises on bytes torch.save never wrote
-            raise refuse(
-                self.uri,
-                f"{WEIGHTS_FILE} is not tensors as torch.save writes them ({type(exc).__name__})",
-            ) from None
-        if not isinstance(state, dict) or not all(
-            isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
-        ):
-            raise refuse(self.uri, f"{WEIGHTS_FILE} is not a mapping of names to tensors")
-        return state
+        state_dict = read_state_dict(self.artifact_store, self.uri, WEIGHTS_FILE)
+        return DetectorCheckpoint(**config.model_dump(), state_dict=state_dict)
 
     def save(self, data: DetectorCheckpoint) -> None:
-        import torch
-
-        weights = io.BytesIO()
-        torch.save(data.state_dict, weights)
-        with self.artifact_store.open(os.path.join(self.uri, WEIGHTS_FILE), "wb") as handle:
-            handle.write(weights.getvalue())
+        write_state_dict(self.artifact_store, self.uri, WEIGHTS_FILE, data.state_dict)
         config = _Config(
             arch=data.arch,
             labels=data.labels,

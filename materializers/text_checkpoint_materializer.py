@@ -15,12 +15,11 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from annotation_loop.errors import ArtifactError
 from annotation_loop.text.checkpoint import Head, TextCheckpoint
 from materializers.artifact_files import files, read_fields
+from materializers.model_files import FILES_DIR, read_model_files, write_model_files
 
 CONFIG_FILE = "checkpoint.json"
-FILES_DIR = "files"
 FOLDER = files("a text checkpoint", [CONFIG_FILE, FILES_DIR])
 # What `save_pretrained` writes for the encoders and tokenizers the loop fine-tunes.
 MODEL_FILES = files(
@@ -65,25 +64,13 @@ class TextCheckpointMaterializer(BaseMaterializer):
 
     def load(self, data_type: type[Any]) -> TextCheckpoint:
         FOLDER.check_folder(self.artifact_store, self.uri)
-        folder = os.path.join(self.uri, FILES_DIR)
-        MODEL_FILES.check_folder(self.artifact_store, folder)
         config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
-        content = {}
-        for name in config.file_names:
-            MODEL_FILES.check_name(name, self.uri)
-            with self.artifact_store.open(os.path.join(folder, name), "rb") as handle:
-                content[name] = handle.read()
+        content = read_model_files(self.artifact_store, self.uri, MODEL_FILES, config.file_names)
         fields = config.model_dump(exclude={"file_names"})
         return TextCheckpoint(**fields, files=content)
 
     def save(self, data: TextCheckpoint) -> None:
-        for name in data.files:
-            self._check_saved_name(name)
-        folder = os.path.join(self.uri, FILES_DIR)
-        self.artifact_store.makedirs(folder)
-        for name, content in data.files.items():
-            with self.artifact_store.open(os.path.join(folder, name), "wb") as handle:
-                handle.write(content)
+        write_model_files(self.artifact_store, self.uri, MODEL_FILES, data.files)
         config = _Config(
             head=data.head,
             base_model=data.base_model,
@@ -94,16 +81,6 @@ class TextCheckpointMaterializer(BaseMaterializer):
         )
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "wb") as handle:
             handle.write(config.model_dump_json().encode())
-
-    def _check_saved_name(self, name: str) -> None:
-        # Refused when stored, not only when loaded: a run must not produce a model that
-        # the next run would refuse.
-        if not MODEL_FILES.allows(name):
-            raise ArtifactError(
-                f"The fine-tuned model wrote {name!r}, which a text checkpoint does not store "
-                "(only safetensors weights, JSON configs and tokenizer files): pick a base "
-                "model that saves as safetensors"
-            )
 
     def extract_metadata(self, data: TextCheckpoint) -> dict[str, MetadataType]:
         return {

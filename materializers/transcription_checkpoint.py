@@ -17,11 +17,10 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.audio.checkpoint import Recogniser, TranscriptionCheckpoint
-from annotation_loop.errors import ArtifactError
 from materializers.artifact_files import files, read_fields
+from materializers.model_files import FILES_DIR, read_model_files, write_model_files
 
 CONFIG_FILE = "checkpoint.json"
-FILES_DIR = "files"
 FOLDER = files("a transcription checkpoint", [CONFIG_FILE, FILES_DIR])
 # What `save_pretrained` writes for a CTC model and its processor.
 MODEL_FILES = files(
@@ -61,27 +60,13 @@ class TranscriptionCheckpointMaterializer(BaseMaterializer):
     def load(self, data_type: type[Any]) -> TranscriptionCheckpoint:
         FOLDER.check_folder(self.artifact_store, self.uri)
         config = read_fields(self.artifact_store, self.uri, CONFIG_FILE, _Config)
-        folder = os.path.join(self.uri, FILES_DIR)
-        content = {}
-        if config.file_names:  # an empty folder may not exist at all in an object store
-            MODEL_FILES.check_folder(self.artifact_store, folder)
-        for name in config.file_names:
-            MODEL_FILES.check_name(name, self.uri)
-            with self.artifact_store.open(os.path.join(folder, name), "rb") as handle:
-                content[name] = handle.read()
+        content = read_model_files(self.artifact_store, self.uri, MODEL_FILES, config.file_names)
         return TranscriptionCheckpoint(
             config.recogniser, config.base_model, config.speech_label, content
         )
 
     def save(self, data: TranscriptionCheckpoint) -> None:
-        for name in data.files:
-            self._check_saved_name(name)
-        folder = os.path.join(self.uri, FILES_DIR)
-        if data.files:
-            self.artifact_store.makedirs(folder)
-        for name, content in data.files.items():
-            with self.artifact_store.open(os.path.join(folder, name), "wb") as handle:
-                handle.write(content)
+        write_model_files(self.artifact_store, self.uri, MODEL_FILES, data.files)
         config = _Config(
             recogniser=data.recogniser,
             base_model=data.base_model,
@@ -90,16 +75,6 @@ class TranscriptionCheckpointMaterializer(BaseMaterializer):
         )
         with self.artifact_store.open(os.path.join(self.uri, CONFIG_FILE), "wb") as handle:
             handle.write(config.model_dump_json().encode())
-
-    def _check_saved_name(self, name: str) -> None:
-        # Refused when stored, not only when loaded: a run must not produce a model that
-        # the next run would refuse.
-        if not MODEL_FILES.allows(name):
-            raise ArtifactError(
-                f"The fine-tuned recogniser wrote {name!r}, which a transcription checkpoint "
-                "does not store (only safetensors weights and JSON configs and vocabularies): "
-                "pick a base model that saves as safetensors"
-            )
 
     def extract_metadata(self, data: TranscriptionCheckpoint) -> dict[str, MetadataType]:
         return {

@@ -3,7 +3,7 @@ detector on the shipped EfficientNet-Lite0 backbone fine-tuned with torch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -29,9 +29,7 @@ from annotation_loop.errors import LoopError, UnknownLabelError
 from annotation_loop.task_types.base import (
     Evaluation,
     Example,
-    ItemListing,
     Prediction,
-    SourceItem,
     TaskDefaults,
     TaskType,
 )
@@ -42,7 +40,7 @@ from annotation_loop.task_types.capabilities import (
     LabelUnits,
 )
 from annotation_loop.task_types.choices import check_labels
-from annotation_loop.task_types.image import TO_NAME, ImageClassification
+from annotation_loop.task_types.image import TO_NAME, ImageFiles
 
 # Label review's class for "no object here": the annotation has no box where the model
 # sees one, or has a box where the model sees background.
@@ -71,10 +69,9 @@ def _class_index(label: str, classes: tuple[str, ...], what: str) -> int:
 
 
 # Items are images in the bucket, listed and read as image classification does.
-_IMAGES = ImageClassification()
 
 
-class ObjectDetection(TaskType, LabelReview, DemoData, InteractivePrediction):
+class ObjectDetection(ImageFiles, TaskType, LabelReview, DemoData, InteractivePrediction):
     """Images as image classification lists and reads them; boxes as targets."""
 
     name = "detection"
@@ -107,12 +104,6 @@ class ObjectDetection(TaskType, LabelReview, DemoData, InteractivePrediction):
             "</View>"
         )
 
-    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
-        return _IMAGES.task_data(item, store)
-
-    def input_ref(self, data: Mapping[str, Any]) -> str:
-        return _IMAGES.input_ref(data)
-
     def target_from_result(
         self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
     ) -> ImageBoxes:
@@ -123,13 +114,6 @@ class ObjectDetection(TaskType, LabelReview, DemoData, InteractivePrediction):
         return result_from_boxes(_boxes(target), self.from_name, TO_NAME)
 
     # -- storage -----------------------------------------------------------------------
-    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
-        return _IMAGES.iter_items(store, batch)
-
-    def load_inputs(
-        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
-    ) -> Iterator[tuple[str, bytes | None]]:
-        return _IMAGES.load_inputs(store, refs)
 
     # -- snapshots ---------------------------------------------------------------------
     def encode_target(self, target: Any) -> Any:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from annotation_loop.data.confined_reads import UnreadableObject
 from annotation_loop.data.storage import IMAGE_SUFFIXES, ObjectStore
 from annotation_loop.task_types import choices
 from annotation_loop.task_types.base import (
     Evaluation,
     Example,
-    ItemListing,
     Prediction,
-    SourceItem,
     TaskDefaults,
 )
+from annotation_loop.task_types.bucket_files import BucketFiles
 from annotation_loop.task_types.capabilities import DemoData
 from annotation_loop.vision.train_config import TrainConfig
 
@@ -26,22 +24,31 @@ TO_NAME = "image"
 logger = logging.getLogger(__name__)
 
 
-def _decodable(uri: str, data: bytes | UnreadableObject) -> bytes | None:
-    """The bytes of an image that may be decoded; None, with the reason logged, otherwise."""
-    from annotation_loop.vision.images import ImageTooLargeError, check_image_size
+class ImageFiles(BucketFiles):
+    """Images in the bucket, one task each; an image is read only within the dataset's
+    pixel limit (a small PNG can declare gigapixels)."""
 
-    if isinstance(data, UnreadableObject):
-        logger.warning("Skipped an input: %s", data)
-        return None
-    try:
-        check_image_size(data, uri)
-    except ImageTooLargeError as error:
-        logger.warning("Skipped an input: %s", error)
-        return None
-    return data
+    media_field = TO_NAME
+    suffixes = IMAGE_SUFFIXES
+
+    def usable_bytes(self, uri: str, data: bytes, store: ObjectStore) -> bytes | None:
+        from annotation_loop.vision.images import (
+            ImageTooLargeError,
+            check_image_size,
+            limit_image_pixels,
+        )
+
+        # PIL's limit is per process: this dataset's, for every decode that follows.
+        limit_image_pixels(store.source.max_image_pixels)
+        try:
+            check_image_size(data, uri)
+        except ImageTooLargeError as error:
+            logger.warning("Skipped an input: %s", error)
+            return None
+        return data
 
 
-class ImageClassification(choices.SingleChoiceTaskType, DemoData):
+class ImageClassification(ImageFiles, choices.SingleChoiceTaskType, DemoData):
     to_name = TO_NAME
     name = "image"
     description = "image classification"
@@ -60,47 +67,6 @@ class ImageClassification(choices.SingleChoiceTaskType, DemoData):
         return choices.choices_config(
             f'<Image name="{TO_NAME}" value="$image" zoom="true"/>', TO_NAME, labels
         )
-
-    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
-        return {
-            "image": store.label_studio_uri(item.uri),
-            "uri": item.uri,
-            "key": item.key,
-            "batch": item.batch,
-            "content_hash": item.content_hash,
-        }
-
-    def input_ref(self, data: Mapping[str, Any]) -> str:
-        return str(data["uri"])  # the bytes stay in the bucket
-
-    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
-        for page in store.iter_batch(batch, IMAGE_SUFFIXES):
-            yield ItemListing(
-                batch=batch,
-                items=[
-                    SourceItem(key=o.key, uri=o.uri, batch=batch, content_hash=o.content_hash)
-                    for o in page.objects
-                ],
-                skipped=page.skipped,
-                problems=page.problems,
-            )
-
-    def load_inputs(
-        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
-    ) -> Iterator[tuple[str, bytes | None]]:
-        """The images' bytes; None, with the reason logged, for one that is refused, gone,
-        unreadable or has too many pixels to decode."""
-        from annotation_loop.vision.images import limit_image_pixels
-
-        # PIL's limit is per process: this dataset's, for every decode that follows.
-        limit_image_pixels(store.source.max_image_pixels)
-        keys_by_uri: dict[str, list[str]] = {}
-        for key, uri in refs:
-            keys_by_uri.setdefault(uri, []).append(key)
-        for uri, data in store.read_many(keys_by_uri):
-            usable = _decodable(uri, data)
-            for key in keys_by_uri[uri]:
-                yield key, usable
 
     def train(
         self,

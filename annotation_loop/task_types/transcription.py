@@ -5,7 +5,7 @@ recogniser: pocketsphinx (shipped trained, offline) or a fine-tuned CTC model.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -13,17 +13,15 @@ from annotation_loop.audio.decoding import AUDIO_SUFFIXES
 from annotation_loop.audio.segments import Segment, result_from_segments, segments_from_result
 from annotation_loop.audio.text_norm import normalise
 from annotation_loop.audio.train_config import TranscriptionTrainConfig
-from annotation_loop.data.confined_reads import UnreadableObject
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.task_types.base import (
     Evaluation,
     Example,
-    ItemListing,
     Prediction,
-    SourceItem,
     TaskDefaults,
     TaskType,
 )
+from annotation_loop.task_types.bucket_files import BucketFiles
 from annotation_loop.task_types.capabilities import DemoData, InteractivePrediction
 from annotation_loop.task_types.choices import check_labels
 from annotation_loop.task_types.metrics import ValidationMetrics
@@ -66,7 +64,14 @@ class TranscriptionScores(ValidationMetrics):
     per_file_wer: list[float]  # in the order of the scored files
 
 
-class SpeechTranscription(TaskType, DemoData, InteractivePrediction):
+class AudioFiles(BucketFiles):
+    """Audio files in the bucket, one task each (decoded, and checked, by the model)."""
+
+    media_field = TO_NAME
+    suffixes = AUDIO_SUFFIXES
+
+
+class SpeechTranscription(AudioFiles, TaskType, DemoData, InteractivePrediction):
     name = "transcription"
     description = "speech transcription"
     item_description = "WAV/FLAC/MP3/OGG audio files"
@@ -97,18 +102,6 @@ class SpeechTranscription(TaskType, DemoData, InteractivePrediction):
             "</View>"
         )
 
-    def task_data(self, item: SourceItem, store: ObjectStore) -> dict[str, Any]:
-        return {
-            "audio": store.label_studio_uri(item.uri),
-            "uri": item.uri,
-            "key": item.key,
-            "batch": item.batch,
-            "content_hash": item.content_hash,
-        }
-
-    def input_ref(self, data: Mapping[str, Any]) -> str:
-        return str(data["uri"])  # the bytes stay in the bucket
-
     def target_from_result(
         self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str
     ) -> Segments:
@@ -130,32 +123,6 @@ class SpeechTranscription(TaskType, DemoData, InteractivePrediction):
 
     def labels_of(self, target: Any) -> list[str]:
         return [segment.label for segment in target]
-
-    def iter_items(self, store: ObjectStore, batch: str) -> Iterator[ItemListing]:
-        for page in store.iter_batch(batch, AUDIO_SUFFIXES):
-            yield ItemListing(
-                batch=batch,
-                items=[
-                    SourceItem(key=o.key, uri=o.uri, batch=batch, content_hash=o.content_hash)
-                    for o in page.objects
-                ],
-                skipped=page.skipped,
-                problems=page.problems,
-            )
-
-    def load_inputs(
-        self, store: ObjectStore, refs: Iterable[tuple[str, str]]
-    ) -> Iterator[tuple[str, bytes | None]]:
-        """The audio files' bytes (decoded by the model); None, with the reason logged, for
-        one that is refused, gone or unreadable."""
-        keys_by_uri: dict[str, list[str]] = {}
-        for key, uri in refs:
-            keys_by_uri.setdefault(uri, []).append(key)
-        for uri, data in store.read_many(keys_by_uri):
-            if isinstance(data, UnreadableObject):
-                logger.warning("Skipped an input: %s", data)
-            for key in keys_by_uri[uri]:
-                yield key, None if isinstance(data, UnreadableObject) else data
 
     def train(
         self,
