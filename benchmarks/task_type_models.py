@@ -27,9 +27,9 @@ from benchmarks.figures import Row, median_rate, timed
 TRAINING_OVERRIDES: dict[str, dict[str, Any]] = {"transcription": {"base_model": "random-tiny"}}
 
 
-def demo_examples(task_type: TaskType, store: ObjectStore, count: int) -> list[Example]:
-    """`count` items of the task type's demo dataset as examples, read as the steps read them."""
-    truth = demo_data_of(task_type).seed_demo(store, batches=1, batch_size=count, seed=0)
+def demo_examples(task_type: TaskType, store: ObjectStore, truth: dict[str, Any]) -> list[Example]:
+    """The demo items of `store`'s batch_1 with their `truth` as examples, read as the steps
+    read them."""
     listing = task_type.list_items(store, "batch_1")
     refs = [
         (item.key, task_type.input_ref(task_type.task_data(item, store))) for item in listing.items
@@ -56,7 +56,10 @@ def task_type_rows(tasks: tuple[str, ...], repeats: int, quick: bool) -> list[Ro
         }
         with tempfile.TemporaryDirectory(prefix=f"bench-{task}-") as root:
             store = ObjectStore(DataSource(root_uri=root, dataset="demo"))
-            examples = demo_examples(task_type, store, n_train + n_predict)
+            truth = demo_data_of(task_type).seed_demo(
+                store, batches=1, batch_size=n_train + n_predict, seed=0
+            )
+            examples = demo_examples(task_type, store, truth)
         train_set, predict_set = examples[:n_train], examples[n_train:]
         labels = task_type.defaults.labels
         train_runs = [

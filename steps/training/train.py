@@ -48,7 +48,7 @@ def train_model(
             init = load_artifact(production, MODEL_ARTIFACT)
     model, report = task_type.train(examples, snapshot.labels, train_config, init)
     logger.info(
-        "Trained a %s model on %d items on %s at %.1f items/s",
+        "Trained the %s model on %d items on %s at %.1f items/s",
         task_type.description,
         report["examples"],
         report["device"],
