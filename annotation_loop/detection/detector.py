@@ -31,8 +31,9 @@ from annotation_loop.detection.model import (
     set_postprocess,
 )
 from annotation_loop.detection.train_config import DetectionTrainConfig
-from annotation_loop.errors import ConfigurationError, LoopError, UnknownLabelError
+from annotation_loop.errors import ConfigurationError, UnknownLabelError
 from annotation_loop.learning.accelerator import autocast, best_device, describe
+from annotation_loop.vision.classifier import EmptyTrainingSetError
 from annotation_loop.vision.images import CorruptImageError, decode_image
 
 # Candidates the detector keeps before the score threshold: the boxes just below it are
@@ -43,10 +44,6 @@ CANDIDATE_SCORE = 0.05
 MIN_BOX_PIXELS = 1.0
 # Region features for label review: a 2x2 grid of the pyramid's channels over each box.
 REGION_GRID = 2
-
-
-class EmptyTrainingSetError(LoopError):
-    """There is nothing to train on."""
 
 
 @dataclass(frozen=True)
