@@ -293,5 +293,18 @@ def curve(task: str | None) -> None:
     click.echo(learning_curve_report(load_settings()))
 
 
+@cli.command()
+@task_option
+@user_errors
+def quality(task: str | None) -> None:
+    """Print the annotators' agreement on the overlap set, their reliability, the tasks
+    waiting in the Disagreement tab and the anchoring check, per training round."""
+    use_task(task)
+    from annotation_loop.app import load_settings
+    from annotation_loop.app.quality import label_quality_report
+
+    click.echo(label_quality_report(load_settings()))
+
+
 if __name__ == "__main__":
     cli()

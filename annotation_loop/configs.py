@@ -16,6 +16,8 @@ from annotation_loop.data.storage import DataSource
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.learning.active_learning import RankingConfig
 from annotation_loop.learning.label_review import ReviewConfig
+from annotation_loop.quality.consensus import ConsensusMethod
+from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types import TaskName, get_task_type
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class ProjectSpec(StrictModel):
     project_name: str
     labels: list[str] = Field(min_length=1)
     source: DataSource
+    quality: LabelQuality = LabelQuality()
 
 
 class ModelSpec(StrictModel):
@@ -65,6 +68,7 @@ class TrainingParameters(StrictModel):
     validation_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     train_config: TrainConfigValues = Field(default_factory=dict)
     label_review: ReviewConfig = ReviewConfig()
+    consensus: ConsensusMethod = "majority"
 
 
 class InferenceParameters(StrictModel):

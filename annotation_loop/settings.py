@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annotation_loop.clouds import CLOUD_NAMES, get_cloud
@@ -24,6 +24,9 @@ from annotation_loop.data.storage import (
     DEFAULT_MAX_ITEM_BYTES,
     DataSource,
 )
+from annotation_loop.quality.sampling import LabelQuality
+
+_QUALITY_DEFAULTS = LabelQuality()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,6 +88,12 @@ class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
     max_item_bytes: int = Field(default=DEFAULT_MAX_ITEM_BYTES, gt=0)
     max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, gt=0)
 
+    # Label quality (see annotation_loop/quality/sampling.py): the share of tasks labelled by
+    # several annotators each, and the share of them shown without a pre-annotation.
+    overlap_share: float = _QUALITY_DEFAULTS.overlap_share
+    overlap_annotators: int = _QUALITY_DEFAULTS.overlap_annotators
+    anchoring_share: float = _QUALITY_DEFAULTS.anchoring_share
+
     # ZenML components registered outside this project (see cloud_config/), used by the stacks
     # `run.py` registers: a remote orchestrator, and a GPU step operator for `train_model`.
     orchestrator: str = "default"
@@ -132,6 +141,24 @@ class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
                 for name, value in cloud.stand_in_settings(self).items():
                     setattr(self, name, value)
         return self
+
+    @model_validator(mode="after")
+    def _check_label_quality(self) -> Settings:
+        self.label_quality  # noqa: B018  (refuses contradictory shares when read, not mid-run)
+        return self
+
+    @property
+    def label_quality(self) -> LabelQuality:
+        try:
+            return LabelQuality(
+                overlap_share=self.overlap_share,
+                overlap_annotators=self.overlap_annotators,
+                anchoring_share=self.anchoring_share,
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(f"LOOP_{str(part).upper()}" for part in error["loc"])
+            raise ValueError(f"{where or 'LOOP_ANCHORING_SHARE'}: {error['msg']}") from None
 
     @property
     def label_studio_port(self) -> int:

@@ -14,7 +14,8 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
 from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem, MergeReport
-from annotation_loop.task_types import get_task_type
+from annotation_loop.quality.consensus import AnnotatorLabel
+from annotation_loop.task_types import TaskType, get_task_type
 from materializers.artifact_files import files, refuse
 
 SNAPSHOT_FILE = "snapshot.json.gz"
@@ -43,24 +44,16 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
             raise refuse(self.uri, f"{SNAPSHOT_FILE} inflates past {MAX_SNAPSHOT_BYTES >> 20} MiB")
         payload = json.loads(raw)
         watermark = payload["watermark"]
-        # Snapshots written before task types existed are image snapshots whose items name
-        # their object `uri` and `label`; reading them keeps an upgraded project incremental.
-        task = payload.get("task", "image")
+        task = payload.get("task", "image")  # older snapshots are image snapshots
         task_type = get_task_type(task)
-        items = [
-            LabelledItem(
-                task_id=row["task_id"],
-                content_hash=row["content_hash"],
-                input_ref=row["input_ref"] if "input_ref" in row else row["uri"],
-                target=task_type.decode_target(row["target"] if "target" in row else row["label"]),
-            )
-            for row in payload["items"]
-        ]
+        items = [_item_from_row(row, task_type) for row in payload["items"]]
+        undecided = [_item_from_row(row, task_type) for row in payload.get("undecided", [])]
         return AnnotationSnapshot(
             project_id=payload["project_id"],
             task=task,
             labels=tuple(payload["labels"]),
             items={item.task_id: item for item in items},
+            undecided={item.task_id: item for item in undecided},
             watermark=datetime.fromisoformat(watermark) if watermark else None,
             last_merge=MergeReport(**payload["last_merge"]),
         )
@@ -71,15 +64,8 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
             "project_id": data.project_id,
             "task": data.task,
             "labels": list(data.labels),
-            "items": [
-                {
-                    "task_id": item.task_id,
-                    "content_hash": item.content_hash,
-                    "input_ref": item.input_ref,
-                    "target": task_type.encode_target(item.target),
-                }
-                for item in data.items.values()
-            ],
+            "items": [_row_of(item, task_type) for item in data.items.values()],
+            "undecided": [_row_of(item, task_type) for item in data.undecided.values()],
             "watermark": data.watermark.isoformat() if data.watermark else None,
             "last_merge": asdict(data.last_merge),
         }
@@ -104,9 +90,51 @@ class AnnotationSnapshotMaterializer(BaseMaterializer):
             f"Last fetch: {merge.fetched_tasks} changed tasks, {merge.added} added, "
             f"{merge.relabelled} relabelled, {merge.removed} removed, "
             f"{merge.cancelled} skipped/cancelled, {merge.empty} empty\n\n"
+            f"Undecided (annotators disagree, no majority): {len(data.undecided)} tasks\n\n"
             f"| label | annotated |\n|---|---|\n{rows}\n"
         )
         path = os.path.join(self.uri, SUMMARY_FILE)
         with self.artifact_store.open(path, "w") as handle:
             handle.write(summary)
         return {path.replace("\\", "/"): VisualizationType.MARKDOWN}
+
+
+def _encoded(task_type: TaskType, target: Any) -> Any:
+    return None if target is None else task_type.encode_target(target)
+
+
+def _decoded(task_type: TaskType, stored: Any) -> Any:
+    return None if stored is None else task_type.decode_target(stored)
+
+
+def _row_of(item: LabelledItem, task_type: TaskType) -> dict[str, Any]:
+    return {
+        "task_id": item.task_id,
+        "content_hash": item.content_hash,
+        "input_ref": item.input_ref,
+        "target": _encoded(task_type, item.target),
+        "annotations": [
+            [label.annotator, _encoded(task_type, label.target), label.confirmed]
+            for label in item.annotations
+        ],
+        "decided_by": item.decided_by,
+        "suggestion": _encoded(task_type, item.suggestion),
+    }
+
+
+def _item_from_row(row: dict[str, Any], task_type: TaskType) -> LabelledItem:
+    # Snapshots written before task types existed are image snapshots whose items name
+    # their object `uri` and `label`, and before label quality they kept one label per task;
+    # reading them keeps an upgraded project incremental.
+    return LabelledItem(
+        task_id=row["task_id"],
+        content_hash=row["content_hash"],
+        input_ref=row["input_ref"] if "input_ref" in row else row["uri"],
+        target=_decoded(task_type, row["target"] if "target" in row else row["label"]),
+        annotations=tuple(
+            AnnotatorLabel(annotator, _decoded(task_type, target), confirmed)
+            for annotator, target, confirmed in row.get("annotations", [])
+        ),
+        decided_by=row.get("decided_by", "single"),
+        suggestion=_decoded(task_type, row.get("suggestion")),
+    )

@@ -4,20 +4,33 @@ in place of people: train -> infer batch_1 -> oracle -> train --rerun -> infer -
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from annotation_loop.app.environment import prepare_stack
 from annotation_loop.app.inference import InferenceOutcome, infer
 from annotation_loop.app.training import train
+from annotation_loop.errors import LoopError
 from annotation_loop.settings import Settings
+
+if TYPE_CHECKING:
+    from annotation_loop.dev.oracle import OracleReport, SimulatedAnnotator
+    from annotation_loop.quality.sampling import LabelQuality
 
 
 def label_batch_with_oracle(
-    client: Any, settings: Settings, cloud: str, inference: InferenceOutcome, truth: dict[str, Any]
-) -> Any:
-    """The oracle annotates every task of the inferred batch, starting from its predictions."""
-    from annotation_loop.dev.oracle import OracleTask, label_with_truth
+    client: Any,
+    settings: Settings,
+    cloud: str,
+    inference: InferenceOutcome,
+    truth: dict[str, Any],
+    annotators: Sequence[SimulatedAnnotator] | None = None,
+    quality: LabelQuality | None = None,
+) -> OracleReport:
+    """The oracle annotates every task of the inferred batch, starting from its predictions:
+    `annotators` (default: one who always gives the truth), several per task in `quality`'s
+    overlap set (default: one per task)."""
+    from annotation_loop.dev.oracle import ONE_CAREFUL_ANNOTATOR, OracleTask, label_with_truth
     from annotation_loop.task_types import get_task_type
 
     prefix = settings.data_source(cloud).dataset_uri + "/"
@@ -30,10 +43,14 @@ def label_batch_with_oracle(
                 key=task.uri.removeprefix(prefix),
                 input_ref=task.input_ref,
                 predicted=inference.predictions.get(task.task_id),
+                content_hash=task.content_hash,
             )
             for task in inference.tasks
         ],
         truth,
+        annotators=ONE_CAREFUL_ANNOTATOR if annotators is None else annotators,
+        quality=quality,
+        labels=settings.labels,
     )
 
 
@@ -44,6 +61,7 @@ def run_demo(
     prints each step's outcome and the final table."""
     from zenml.client import Client
 
+    from annotation_loop.app.quality import label_quality_report
     from annotation_loop.clouds import local_services
     from annotation_loop.data.storage import ObjectStore
     from annotation_loop.dev import demo_report, oracle
@@ -86,6 +104,13 @@ def run_demo(
     with contextlib.suppress(KeyError):
         Client().delete_model(settings.model_name)
 
+    # The demo's annotators, three to each task of the overlap set: their agreement,
+    # reliability and the anchoring check show in `run.py quality`.
+    annotators = (
+        oracle.SimulatedAnnotator("careful"),
+        oracle.SimulatedAnnotator("hasty", error_rate=0.1),
+        oracle.SimulatedAnnotator("trusting", error_rate=0.05, accepts_pre_annotations=True),
+    )
     rows: list[demo_report.RoundRow] = []
     outcome = train(cloud, settings, rerun=False, notify=say)
     say(outcome.message)
@@ -93,7 +118,9 @@ def run_demo(
     for round_number in range(1, batches):
         inference = infer(cloud, settings, rerun=round_number > 1, notify=say)
         say(inference.message)
-        report = label_batch_with_oracle(client, settings, cloud, inference, truth)
+        report = label_batch_with_oracle(
+            client, settings, cloud, inference, truth, annotators, settings.label_quality
+        )
         outcome = train(cloud, settings, rerun=True, notify=say)
         say(outcome.message)
         rows.append(
@@ -110,6 +137,8 @@ def run_demo(
     say(waiting.message)
     kept = demo_report.accepted_title(oracle.unit_name(task_type))
     say("\n" + demo_report.round_table(rows, f"val. {task_type.promotion_metric}", kept))
+    with contextlib.suppress(LoopError):  # no round trained: nothing to report
+        say("\nLabel quality (python run.py quality):\n" + label_quality_report(settings))
     if waiting.batch:
         say(f"\n{waiting.batch} is waiting for people, pre-annotated by {waiting.model_version}.")
     say(

@@ -12,4 +12,5 @@ def project_spec(cloud: str, settings: Settings) -> ProjectSpec:
         project_name=settings.project_name,
         labels=settings.labels,
         source=settings.data_source(cloud),
+        quality=settings.label_quality,
     )

@@ -88,7 +88,14 @@ def backend_server(
     )
     limits = RequestLimits()
     app = create_app(
-        holder, store, project_id, credentials, trigger=trigger, watch=watch, limits=limits
+        holder,
+        store,
+        project_id,
+        credentials,
+        trigger=trigger,
+        watch=watch,
+        limits=limits,
+        quality=settings.label_quality,
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, limit_concurrency=limits.max_connections)

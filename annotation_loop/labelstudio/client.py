@@ -12,9 +12,10 @@ from annotation_loop.labelstudio.storages import Storages
 from annotation_loop.labelstudio.tasks import Tasks
 from annotation_loop.labelstudio.transport import Transport
 from annotation_loop.labelstudio.uploads import Uploads
+from annotation_loop.labelstudio.users import Users
 
 
-class LabelStudioClient(Projects, Storages, MLBackends, Tasks, Predictions, Uploads):
+class LabelStudioClient(Projects, Storages, MLBackends, Tasks, Predictions, Uploads, Users):
     """What the loop needs from Label Studio, in as few requests as the API allows: every
     API area's methods (each area's own class says what they do), over one transport that
     authenticates with `api_key` and retries."""

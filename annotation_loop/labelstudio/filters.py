@@ -18,6 +18,11 @@ def all_of(items: Sequence[Filter]) -> Filter:
     return {"conjunction": "and", "items": list(items)}
 
 
+def any_of(items: Sequence[Filter]) -> Filter:
+    """The tasks matching at least one item."""
+    return {"conjunction": "or", "items": list(items)}
+
+
 def task_id(operator: str, value: int) -> Filter:
     """Task ids compared with `value` by `operator` ("greater", "less_or_equal", ...)."""
     return _item("id", operator, "Number", value)

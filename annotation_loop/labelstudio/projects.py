@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from annotation_loop.labelstudio.filters import Filter, all_of
+from annotation_loop.labelstudio.filters import Filter
 from annotation_loop.labelstudio.transport import ApiArea
 
 logger = logging.getLogger(__name__)
@@ -68,28 +68,35 @@ class Projects(ApiArea):
         return int(project["total_annotations_number"]) - int(project["skipped_annotations_number"])
 
     def save_view(
-        self,
-        project_id: int,
-        title: str,
-        filters: list[Filter],
-        ordering: Sequence[str] = (),
+        self, project_id: int, title: str, query: Filter, ordering: Sequence[str] = ()
     ) -> int:
-        """A Data Manager tab of the tasks matching every one of `filters`: created, or
-        updated if the project has one with this title."""
-        data = {"title": title, "filters": all_of(filters), "ordering": list(ordering)}
+        """A Data Manager tab of the tasks matching `query` (`filters.all_of`/`any_of`):
+        created, or updated if the project has one with this title."""
+        data = {"title": title, "filters": query, "ordering": list(ordering)}
+        view_id = self._view_id(project_id, title)
+        if view_id is None:
+            return self.transport.create("/api/dm/views/", {"project": project_id, "data": data})
+        self.transport.request(
+            "PATCH",
+            f"/api/dm/views/{view_id}/",
+            json_body={"project": project_id, "data": data},
+            repeatable=True,
+        )
+        return view_id
+
+    def delete_view(self, project_id: int, title: str) -> None:
+        """Removes the project's tab with this title, if it has one."""
+        view_id = self._view_id(project_id, title)
+        if view_id is not None:
+            self.transport.request(
+                "DELETE", f"/api/dm/views/{view_id}/", repeatable=True, missing_ok=True
+            )
+
+    def _view_id(self, project_id: int, title: str) -> int | None:
         views = self.transport.request(
             "GET", "/api/dm/views/", params={"project": project_id}, repeatable=True
         )
-        for view in views:
-            if view["data"].get("title") == title:
-                self.transport.request(
-                    "PATCH",
-                    f"/api/dm/views/{view['id']}/",
-                    json_body={"project": project_id, "data": data},
-                    repeatable=True,
-                )
-                return int(view["id"])
-        return self.transport.create("/api/dm/views/", {"project": project_id, "data": data})
+        return next((int(v["id"]) for v in views if v["data"].get("title") == title), None)
 
     def delete_project(self, project_id: int) -> None:
         self.transport.request(

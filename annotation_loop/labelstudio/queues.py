@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from collections.abc import Collection
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from annotation_loop.task_types import Prediction
 
 LABELLING_QUEUE = "Label next (active learning)"
 REVIEW_QUEUE = "Review: model disagrees"
+DISAGREEMENT_QUEUE = "Disagreement: no majority"
+# The most tasks the disagreement tab lists (its filter names each one): the oldest first.
+MAX_DISAGREEMENT_TASKS = 500
 REVIEW_SUFFIX = " review"  # review suggestions' model version: "<model>:<version> review"
 
 
@@ -81,7 +85,7 @@ def publish_labelling_queue(client: LabelStudioClient, project_id: int, model_ve
     client.save_view(
         project_id,
         LABELLING_QUEUE,
-        filters=[filters.unlabelled(), filters.has_prediction_of(model_version)],
+        filters.all_of([filters.unlabelled(), filters.has_prediction_of(model_version)]),
         ordering=["tasks:predictions_score"],
     )
 
@@ -96,6 +100,25 @@ def publish_review_queue(client: LabelStudioClient, project_id: int, review_vers
     client.save_view(
         project_id,
         REVIEW_QUEUE,
-        filters=[filters.has_prediction_of(review_version)],
+        filters.all_of([filters.has_prediction_of(review_version)]),
         ordering=["tasks:predictions_score"],
+    )
+
+
+def publish_disagreement_queue(
+    client: LabelStudioClient, project_id: int, task_ids: Collection[int]
+) -> None:
+    """A saved tab of the tasks whose annotators split with no majority (none of them is
+    trained on), for a reviewer to decide by marking one annotation as ground truth; no tab
+    while there are none."""
+    if not task_ids:
+        client.delete_view(project_id, DISAGREEMENT_QUEUE)
+        return
+    # Label Studio's filters select ids by value or range only: one item per task.
+    listed = sorted(task_ids)[:MAX_DISAGREEMENT_TASKS]
+    client.save_view(
+        project_id,
+        DISAGREEMENT_QUEUE,
+        filters.any_of([filters.task_id("equal", task_id) for task_id in listed]),
+        ordering=["tasks:id"],
     )

@@ -7,9 +7,12 @@ Measured on Label Studio 1.23.2 (SQLite, 2 cores): tasks import ~3,500/s.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tqdm import tqdm
 
 from annotation_loop.labelstudio import filters
 from annotation_loop.labelstudio.chunked_imports import IMPORT_MAX_BYTES, Chunking, import_in_chunks
@@ -23,6 +26,10 @@ from annotation_loop.labelstudio.transport import ApiArea
 # over a whole project) holds its transaction for minutes; the tasks re-read in this window
 # cost little and merge as unchanged.
 LATE_COMMIT_OVERLAP = timedelta(minutes=10)
+
+# Task updates in flight at once when setting overlap: enough to hide the round trips,
+# few enough not to crowd out annotators on a small server.
+OVERLAP_REQUESTS = 4
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,31 @@ class Tasks(ApiArea):
             else:
                 cursor, seen_at_cursor, page = newest, at_newest, 1
 
+    def set_overlap(self, task_ids: Sequence[int], annotators: int) -> None:
+        """Asks for `annotators` annotations of each of these tasks: Label Studio serves a
+        task to annotators until that many labelled it.
+
+        One request per task: the API has no bulk form, and the project-wide setting
+        (maximum annotations with an overlap cohort) draws the cohort anew at random
+        whenever tasks are added, so it cannot keep a chosen set. A few requests run at
+        once; each is an idempotent update, retried like a read.
+        """
+
+        def patch(task_id: int) -> None:
+            self.transport.request(
+                "PATCH",
+                f"/api/tasks/{task_id}/",
+                json_body={"overlap": annotators},
+                repeatable=True,
+            )
+
+        with (
+            ThreadPoolExecutor(OVERLAP_REQUESTS, thread_name_prefix="overlap") as pool,
+            tqdm(total=len(task_ids), desc="Overlap", unit="tasks", disable=not task_ids) as bar,
+        ):
+            for _ in pool.map(patch, task_ids):
+                bar.update()
+
     def create_annotation(
         self,
         task_id: int,
@@ -185,12 +217,24 @@ class Tasks(ApiArea):
         *,
         parent_prediction: int | None = None,
         was_cancelled: bool = False,
+        completed_by: int | None = None,
     ) -> int:
-        """One annotation, as the API key's user (the demo's oracle annotator)."""
+        """One annotation, as the user `completed_by` (an administrator's API key may name
+        any user of its organization: the demo's simulated annotators), else as the API
+        key's user."""
         body: dict[str, Any] = {"result": result, "was_cancelled": was_cancelled}
         if parent_prediction is not None:
             body["parent_prediction"] = parent_prediction
+        if completed_by is not None:
+            body["completed_by"] = completed_by
         return self.transport.create(f"/api/tasks/{task_id}/annotations/", body)
+
+    def annotator_ids(self, task_id: int) -> set[int]:
+        """The ids of the users with a (not cancelled) annotation of the task."""
+        annotations = self.transport.request(
+            "GET", f"/api/tasks/{task_id}/annotations/", repeatable=True
+        )
+        return {int(annotation["completed_by"]) for annotation in annotations}
 
 
 def _utc(moment: datetime) -> datetime:

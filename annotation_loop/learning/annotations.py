@@ -20,6 +20,8 @@ from typing import Any
 
 from annotation_loop.errors import LoopError, UnknownLabelError
 from annotation_loop.labelstudio import LabelledTask
+from annotation_loop.labelstudio.queues import REVIEW_SUFFIX
+from annotation_loop.quality.consensus import AnnotatorLabel, Decision, majority_vote
 from annotation_loop.task_types import TaskType, get_task_type
 
 logger = logging.getLogger(__name__)
@@ -33,7 +35,19 @@ class LabelledItem:
     task_id: int
     content_hash: str
     input_ref: str  # rebuilds the model input: an object URI, or the text itself
-    target: Any  # the task type's target: a label, a tuple of spans
+    target: Any  # what training uses: the consensus of `annotations` (None: there is none)
+    # Each annotator's newest usable label, newest first; empty in snapshots from before.
+    annotations: tuple[AnnotatorLabel, ...] = ()
+    decided_by: Decision = "single"
+    suggestion: Any = None  # the pre-annotation annotators were shown, if any
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "annotations", tuple(self.annotations))
+
+    @property
+    def confirmed(self) -> bool:
+        """A reviewer decided this task's label (marked an annotation as ground truth)."""
+        return self.decided_by == "reviewer"
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,8 @@ class MergeReport:
     unchanged: int = 0
     removed: int = 0  # previously labelled, now with no usable annotation
     cancelled: int = 0  # tasks whose annotations were all skipped/cancelled
-    empty: int = 0  # tasks whose newest usable annotation labels nothing
+    empty: int = 0  # tasks whose consensus is to label nothing
+    undecided: int = 0  # tasks whose annotators disagree with no majority
     unannotated: int = 0
     foreign: int = 0  # tasks the loop did not create: uploaded in the UI, imported by hand
     malformed: int = 0  # annotations skipped because their result cannot be read
@@ -68,6 +83,8 @@ class AnnotationSnapshot:
     task: str  # the task type's name
     labels: tuple[str, ...]
     items: dict[int, LabelledItem] = field(default_factory=dict)
+    # Tasks annotated by several people with no consensus: for a reviewer, not for training.
+    undecided: dict[int, LabelledItem] = field(default_factory=dict)
     watermark: datetime | None = None  # newest task `updated_at` this snapshot covers
     last_merge: MergeReport = field(default_factory=MergeReport)
 
@@ -105,18 +122,31 @@ def _annotation_time(annotation: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class TaskReading:
-    """What a task's annotations say: its target, or why it has none ("unannotated",
-    "cancelled", "empty", or "malformed": none could be read), and the malformed
+    """What a task's annotations say: its training target, or why it has none
+    ("unannotated", "cancelled", "empty", "undecided": annotators disagree with no majority,
+    or "malformed": none could be read); every annotator's label; and the malformed
     annotations skipped on the way, one line each."""
 
     target: Any
     reason: str  # "labelled" when `target` is set
     malformed: tuple[str, ...] = ()
+    annotations: tuple[AnnotatorLabel, ...] = ()
+    decided_by: Decision = "single"
 
 
-def newest_target(task: LabelledTask, task_type: TaskType, labels: Sequence[str]) -> TaskReading:
-    """The target of the newest non-cancelled annotation of a task the loop created that
-    can be read; a malformed annotation is skipped for the next newest.
+def annotator_of(annotation: dict[str, Any]) -> str:
+    """The Label Studio user id of an annotation's author: the API gives an id, or a user
+    object where it expands it."""
+    author = annotation.get("completed_by")
+    if isinstance(author, dict):
+        author = author.get("id")
+    return "" if author is None else str(author)
+
+
+def read_task(task: LabelledTask, task_type: TaskType, labels: Sequence[str]) -> TaskReading:
+    """Each annotator's newest non-cancelled annotation that can be read (a malformed one is
+    skipped for their next newest), and the label training uses: their consensus (see
+    `majority_vote`).
 
     Raises `UnknownLabelError` for a label outside `labels`: that is the label list and the
     project disagreeing, a setting to fix, not one bad annotation.
@@ -128,7 +158,11 @@ def newest_target(task: LabelledTask, task_type: TaskType, labels: Sequence[str]
         return TaskReading(None, "cancelled")
     input_ref = task_type.input_ref(task.data)
     malformed: list[str] = []
+    newest: dict[str, AnnotatorLabel] = {}
     for annotation in sorted(usable, key=_annotation_time, reverse=True):
+        annotator = annotator_of(annotation)
+        if annotator in newest:
+            continue
         where = f"annotation {annotation.get('id')} of task {task.id}"
         try:
             target = _read_result(annotation.get("result"), task_type, input_ref, labels, where)
@@ -137,8 +171,46 @@ def newest_target(task: LabelledTask, task_type: TaskType, labels: Sequence[str]
         except LoopError as exc:
             malformed.append(str(exc))
             continue
-        return TaskReading(target, "labelled" if target is not None else "empty", tuple(malformed))
-    return TaskReading(None, "malformed", tuple(malformed))
+        newest[annotator] = AnnotatorLabel(
+            annotator, target, confirmed=bool(annotation.get("ground_truth"))
+        )
+    if not newest:
+        return TaskReading(None, "malformed", tuple(malformed))
+    annotations = tuple(newest.values())
+    consensus = majority_vote(annotations)
+    if consensus.target is not None:
+        reason = "labelled"
+    else:
+        reason = "undecided" if consensus.decided_by == "none" else "empty"
+    return TaskReading(
+        consensus.target, reason, tuple(malformed), annotations, consensus.decided_by
+    )
+
+
+def shown_suggestion(task: LabelledTask, task_type: TaskType, labels: Sequence[str]) -> Any | None:
+    """The target of the pre-annotation annotators saw: the loop's newest prediction made
+    before the task's first annotation (review suggestions come after labelling and are not
+    counted); None when the task had none."""
+    first_annotation = min((_annotation_time(a) for a in task.annotations), default="")
+    shown = [
+        prediction
+        for prediction in task.predictions
+        if not str(prediction.get("model_version", "")).endswith(REVIEW_SUFFIX)
+        and (not first_annotation or str(prediction.get("created_at", "")) <= first_annotation)
+    ]
+    if not shown:
+        return None
+    newest = max(shown, key=lambda prediction: str(prediction.get("created_at", "")))
+    try:
+        return _read_result(
+            newest.get("result"),
+            task_type,
+            task_type.input_ref(task.data),
+            labels,
+            f"prediction {newest.get('id')} of task {task.id}",
+        )
+    except LoopError:  # a prediction the loop did not make; it is not a label anyway
+        return None
 
 
 def not_created_by_the_loop(task: LabelledTask, task_type: TaskType) -> str | None:
@@ -204,6 +276,7 @@ def merge_changes(
     """
     task_type = previous.task_type
     items = dict(previous.items)
+    undecided = dict(previous.undecided)
     counts: Counter[str] = Counter()
     problems: list[str] = []
     watermark = previous.watermark
@@ -216,24 +289,32 @@ def merge_changes(
             reading = TaskReading(None, "foreign")
             problems.append(foreign)
         else:
-            reading = newest_target(task, task_type, previous.labels)
+            reading = read_task(task, task_type, previous.labels)
             problems += reading.malformed
         counts["malformed"] += len(reading.malformed)
         old = items.get(task.id)
+        undecided.pop(task.id, None)
+        if reading.target is not None or reading.reason == "undecided":
+            item = LabelledItem(
+                task_id=task.id,
+                content_hash=str(task.data["content_hash"]),
+                input_ref=task_type.input_ref(task.data),
+                target=reading.target,
+                annotations=reading.annotations,
+                decided_by=reading.decided_by,
+                suggestion=shown_suggestion(task, task_type, previous.labels),
+            )
         if reading.target is None:
             if reading.reason != "malformed":  # those tasks' annotations are counted instead
                 counts[reading.reason] += 1
+            if reading.reason == "undecided":
+                undecided[task.id] = item
             if old is None:
                 continue
             del items[task.id]
             outcome = "removed"
         else:
-            items[task.id] = LabelledItem(
-                task_id=task.id,
-                content_hash=str(task.data["content_hash"]),
-                input_ref=task_type.input_ref(task.data),
-                target=reading.target,
-            )
+            items[task.id] = item
             if old is None:
                 outcome = "added"
             elif old.target != reading.target:
@@ -254,6 +335,7 @@ def merge_changes(
     return replace(
         previous,
         items=items,
+        undecided=undecided,
         watermark=watermark,
         last_merge=MergeReport(**counts, problems=tuple(problems[:REPORTED_PROBLEMS])),
     )

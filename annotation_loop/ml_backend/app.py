@@ -42,6 +42,7 @@ from annotation_loop.ml_backend.predictions import TaskResult, no_predictions, p
 from annotation_loop.ml_backend.retraining import RetrainingTrigger
 from annotation_loop.ml_backend.served_model import ModelHolder
 from annotation_loop.ml_backend.webhooks import START_TRAINING, read_event
+from annotation_loop.quality.sampling import LabelQuality
 
 logger = logging.getLogger(__name__)
 DEFAULT_LIMITS = RequestLimits()
@@ -73,9 +74,13 @@ def create_app(
     watch: AnnotationWatch | None = None,
     limits: RequestLimits = DEFAULT_LIMITS,
     batch_size: int = 32,
+    quality: LabelQuality | None = None,
 ) -> FastAPI:
     """The backend of Label Studio project `project`, serving `holder`'s model (inputs in
     `store`, if they live in a bucket) to callers with `credentials` (None: to anyone).
+
+    The anchoring check's control tasks (see `LabelQuality`) get no prediction, interactive
+    ones neither: their labels must be the annotators' own.
 
     Retraining, if any: `watch` counts the project's new annotations on `trigger`, which starts
     the runs. While the app runs (its lifespan), the production model is loaded before the
@@ -183,6 +188,20 @@ def create_app(
         if reason is not None:
             logger.warning("No predictions for project %s: %s", project, reason)
             return results
+        # Positions in `tasks` of those that may be pre-annotated.
+        shown = [
+            position
+            for position, task in enumerate(tasks)
+            if quality is None
+            or not quality.withholds_pre_annotation(str(task.get("data", {}).get("content_hash")))
+        ]
+        if len(shown) < len(tasks):
+            logger.info(
+                "%d tasks of project %s get no prediction: the anchoring check shows them "
+                "without one",
+                len(tasks) - len(shown),
+                project,
+            )
         regions = interactive_regions(request.params)
         try:
             if regions is not None and tasks:
@@ -193,18 +212,21 @@ def create_app(
                         project,
                         len(tasks),
                     )
-                results[0] = predict_interactively(
-                    served, tasks[0], regions, store, limits.max_text_chars
-                )
+                if shown[:1] == [0]:
+                    results[0] = predict_interactively(
+                        served, tasks[0], regions, store, limits.max_text_chars
+                    )
                 return results
-            results[: len(tasks)] = predict_tasks(
+            predicted = predict_tasks(
                 served,
-                tasks,
+                [tasks[position] for position in shown],
                 store,
                 batch_size,
                 max_input_chars=limits.max_text_chars,
                 deadline=deadline,
             )
+            for position, result in zip(shown, predicted, strict=True):
+                results[position] = result
         except LoopError as error:
             logger.error("No predictions for project %s: %s", project, error)
             return results

@@ -16,13 +16,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from PIL.Image import Image
 
 from annotation_loop.data.storage import ObjectStore
 from annotation_loop.task_types.metrics import ValidationMetrics
+
+# How annotators' labels of the same task are compared (`annotation_loop.quality.agreement`):
+# as one label each, as entity spans, as boxes on an image, or as transcripts.
+AgreementKind = Literal["labels", "spans", "boxes", "transcripts"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class TaskType(ABC):
     # What `train` takes (`train_config:` in configs/<task>/training.yaml): a dataclass whose
     # module imports no model library, so that a config is checked before anything runs.
     train_config_type: ClassVar[type[Any]]
+    # How agreement between annotators is measured on this task type's targets; None: it
+    # is not measured.
+    agreement_kind: ClassVar[AgreementKind | None] = None
 
     # -- Label Studio ------------------------------------------------------------------
     @abstractmethod

@@ -104,6 +104,7 @@ class SingleChoiceTaskType(TaskType, LabelReview):
 
     to_name: ClassVar[str]
     metrics_type = ClassificationScores
+    agreement_kind = "labels"
 
     def target_from_result(
         self, result: Sequence[dict[str, Any]], input_ref: str, labels: Sequence[str], where: str

@@ -82,6 +82,7 @@ class ObjectDetection(ImageFiles, TaskType, LabelReview, DemoData, InteractivePr
     metrics_type = DetectionScores
     promotion_metric = "map_50"  # COCO mAP at IoU 0.5: forgiving of a pixel or two
     train_config_type = DetectionTrainConfig
+    agreement_kind = "boxes"
     defaults = TaskDefaults(
         project_name="MNIST boxes",
         model_name="digit_detector",

@@ -120,6 +120,7 @@ class NamedEntityRecognition(TextTaskType, LabelReview, DemoData, InteractivePre
     description = "named-entity recognition"
     metrics_type = EntityScores
     promotion_metric = "f1"  # entity-level, micro-averaged (seqeval semantics)
+    agreement_kind = "spans"
     defaults = TaskDefaults(
         project_name="Tweet entities",
         model_name="tweet_tagger",

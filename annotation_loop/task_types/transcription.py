@@ -78,6 +78,7 @@ class SpeechTranscription(AudioFiles, TaskType, DemoData, InteractivePrediction)
     metrics_type = TranscriptionScores
     promotion_metric = "word_accuracy"  # max(0, 1 - WER): scores are higher-is-better
     train_config_type = TranscriptionTrainConfig
+    agreement_kind = "transcripts"
     items_in_bucket = True
     defaults = TaskDefaults(
         project_name="Spoken reviews",

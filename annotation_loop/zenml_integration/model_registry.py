@@ -124,6 +124,17 @@ def learning_curve(
     return points
 
 
+def label_quality_history(model_name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(version, its `label_quality` metadata) of every version that recorded one, oldest
+    first."""
+    history = []
+    for version in _model_versions(model_name, "asc:number"):
+        recorded = version.run_metadata.get("label_quality")
+        if isinstance(recorded, dict):
+            history.append((str(version.name), recorded))
+    return history
+
+
 def _model_versions(model_name: str, sort_by: str) -> Iterator[ModelVersionResponse]:
     """Every version of the model in `sort_by` order, a page of 20 at a time."""
     client = Client()

@@ -45,15 +45,18 @@ def predict_batch(
     task_type = get_task_type(project.task)
     model_version = prediction_model_version(model_name, str(production.name))
     client = label_studio_from_stack()
-    done = client.task_ids_with_prediction(
-        batch_tasks.project_id, model_version, [t.task_id for t in batch_tasks.tasks]
-    )
-    if len(done) == len(batch_tasks.tasks):
+    # The anchoring check's control tasks are shown to annotators without a pre-annotation.
+    withheld = project.quality.withholds_pre_annotation
+    wanted = [t.task_id for t in batch_tasks.tasks if not withheld(t.content_hash)]
+    done = client.task_ids_with_prediction(batch_tasks.project_id, model_version, wanted)
+    if len(done) == len(wanted):
         logger.info(
-            "All %d tasks of %s have their %s prediction already: nothing to predict",
+            "All %d tasks of %s have their %s prediction already (%d kept without one for "
+            "the anchoring check): nothing to predict",
             len(done),
             batch_tasks.batch,
             model_version,
+            len(batch_tasks.tasks) - len(wanted),
         )
         return BatchPredictions(
             project_id=batch_tasks.project_id,
@@ -64,7 +67,7 @@ def predict_batch(
         task_type,
         load_artifact(production, MODEL_ARTIFACT),
         ObjectStore(project.source),
-        (t for t in batch_tasks.tasks if t.task_id not in done),
+        (t for t in batch_tasks.tasks if t.task_id not in done and not withheld(t.content_hash)),
         batch_size=batch_size,
         ranking=active_learning,
     )

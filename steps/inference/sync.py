@@ -78,9 +78,16 @@ def sync_batch(
         get_task_type(project.task),
         index,
     )
+    # Every overlap task of the batch, not just the new ones: a sync cut off between the
+    # import and this leaves tasks that the next sync of the batch must still cover.
+    overlap = [
+        task.task_id for task in report.tasks if project.quality.in_overlap(task.content_hash)
+    ]
+    if overlap:
+        client.set_overlap(overlap, project.quality.overlap_annotators)
     logger.info(
         "Synced %s: %d items, %d new tasks, %d already in project %r, %d files skipped, "
-        "%d problems",
+        "%d problems; %d tasks are for %d annotators each",
         choice.batch,
         report.listed,
         report.created,
@@ -88,6 +95,8 @@ def sync_batch(
         project.project_name,
         len(report.skipped_keys),
         len(report.problems),
+        len(overlap),
+        project.quality.overlap_annotators,
     )
     log_metadata(
         metadata={
@@ -97,6 +106,7 @@ def sync_batch(
             "already_present": report.already_present,
             "skipped_files": len(report.skipped_keys),
             "problems": report.problems[:20],
+            "overlap_tasks": len(overlap),
             "project_url": client.project_url(choice.project_id),
         }
     )

@@ -5,8 +5,11 @@ from zenml.logger import get_logger
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
 from annotation_loop.configs import ProjectSpec
+from annotation_loop.labelstudio.queues import DISAGREEMENT_QUEUE, publish_disagreement_queue
 from annotation_loop.learning.annotations import AnnotationSnapshot, merge_changes
 from annotation_loop.learning.training_decision import TrainingDecision, decide_training
+from annotation_loop.quality.aggregation import aggregate
+from annotation_loop.quality.consensus import ConsensusMethod
 from annotation_loop.task_types import get_task_type
 from annotation_loop.zenml_integration.model_registry import (
     label_studio_from_stack,
@@ -25,7 +28,7 @@ logger = get_logger(__name__)
     }
 )
 def fetch_annotations(
-    project: ProjectSpec, model_name: str
+    project: ProjectSpec, model_name: str, consensus: ConsensusMethod = "majority"
 ) -> tuple[
     Annotated[AnnotationSnapshot, "annotation_snapshot"],
     Annotated[TrainingDecision, "training_decision"],
@@ -39,14 +42,17 @@ def fetch_annotations(
         project.project_name, get_task_type(project.task).label_config(project.labels)
     )
     previous = previous_snapshot(model_name, project_id, project.task, project.labels)
-    snapshot = merge_changes(
-        previous, client.iter_tasks_updated_since(project_id, previous.watermark)
+    snapshot = aggregate(
+        merge_changes(previous, client.iter_tasks_updated_since(project_id, previous.watermark)),
+        consensus,
     )
+    publish_disagreement_queue(client, project_id, snapshot.undecided.keys())
     merge = snapshot.last_merge
     logger.info(
         "Fetched %d changed tasks since %s: %d labelled items now (+%d new, %d relabelled, "
         "%d removed; %d of these committed late); left out: %d skipped/cancelled, %d empty, "
-        "%d tasks the loop did not create, %d malformed annotations",
+        "%d tasks the loop did not create, %d malformed annotations; %d tasks whose "
+        "annotators disagree with no majority%s",
         merge.fetched_tasks,
         previous.watermark or "the beginning",
         len(snapshot.items),
@@ -58,6 +64,8 @@ def fetch_annotations(
         merge.empty,
         merge.foreign,
         merge.malformed,
+        len(snapshot.undecided),
+        f" (the {DISAGREEMENT_QUEUE!r} tab)" if snapshot.undecided else "",
     )
     decision = decide_training(snapshot, previous.watermark, client.project_url(project_id))
     logger.info("%s: %s", "Training" if decision.train else "Not training", decision.reason)

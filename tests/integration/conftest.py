@@ -58,10 +58,15 @@ def cloud_settings(
     services: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Settings]:
     """`cloud_settings("gcp", task="ner")`: the test's Settings (of the image task type unless
-    told otherwise), with the clients' environment set."""
+    told otherwise, other settings as given), with the clients' environment set.
 
-    def make(cloud: str, task: str = "image") -> Settings:
-        settings = settings_for(services, unique_name, cloud, task)
+    Every task is pre-annotated unless a test asks for the anchoring check's control tasks
+    (`anchoring_share=...`): the other tests count pre-annotations."""
+
+    def make(cloud: str, task: str = "image", **overrides: object) -> Settings:
+        settings = settings_for(services, unique_name, cloud, task).model_copy(
+            update={"anchoring_share": 0.0, **overrides}
+        )
         for name, value in settings.client_environment().items():
             monkeypatch.setenv(name, value)
         return settings

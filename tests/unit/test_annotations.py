@@ -10,7 +10,7 @@ from annotation_loop.learning.annotations import (
     TaskReading,
     in_validation,
     merge_changes,
-    newest_target,
+    read_task,
 )
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.choices import result_for_label
@@ -22,13 +22,21 @@ LABELS = ("cat", "dog")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def annotation(label: str | None, minutes: int, cancelled: bool = False) -> dict:
+def annotation(
+    label: str | None,
+    minutes: int,
+    cancelled: bool = False,
+    by: int | dict | None = None,
+    ground_truth: bool = False,
+) -> dict:
     return {
         "id": minutes,
         "result": result_for_label(label, "image") if label else [],
         "was_cancelled": cancelled,
         "created_at": (T0 + timedelta(minutes=minutes)).isoformat(),
         "updated_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "completed_by": by,
+        "ground_truth": ground_truth,
     }
 
 
@@ -42,24 +50,27 @@ def task(task_id: int, annotations: list[dict], minutes: int = 0) -> LabelledTas
     )
 
 
-def test_newest_non_cancelled_annotation_wins():
+def reading_of(t: LabelledTask) -> tuple[object, str]:
+    reading = read_task(t, IMAGE, LABELS)
+    return reading.target, reading.reason
+
+
+def test_an_annotators_newest_non_cancelled_annotation_wins():
     t = task(1, [annotation("cat", 1), annotation("dog", 5), annotation("cat", 9, cancelled=True)])
-    assert newest_target(t, IMAGE, LABELS) == TaskReading("dog", "labelled")
+    assert reading_of(t) == ("dog", "labelled")
 
 
 def test_reasons_for_no_label():
-    assert newest_target(task(1, []), IMAGE, LABELS) == TaskReading(None, "unannotated")
+    assert read_task(task(1, []), IMAGE, LABELS) == TaskReading(None, "unannotated")
     cancelled = task(1, [annotation("cat", 1, cancelled=True)])
-    assert newest_target(cancelled, IMAGE, LABELS) == TaskReading(None, "cancelled")
-    assert newest_target(task(1, [annotation(None, 1)]), IMAGE, LABELS) == TaskReading(
-        None, "empty"
-    )
+    assert read_task(cancelled, IMAGE, LABELS) == TaskReading(None, "cancelled")
+    assert reading_of(task(1, [annotation(None, 1)])) == (None, "empty")
 
 
 def test_unknown_label_is_a_clear_error():
     message = "'bird' of annotation 1 of task 1 is not in the label list"
     with pytest.raises(UnknownLabelError, match=message):
-        newest_target(task(1, [annotation("bird", 1)]), IMAGE, LABELS)
+        read_task(task(1, [annotation("bird", 1)]), IMAGE, LABELS)
 
 
 def test_merge_counts_and_advances_watermark():
@@ -185,7 +196,7 @@ def choice_result(value: object) -> list[dict]:
 )
 def test_a_malformed_annotation_is_skipped_for_the_one_before_it(result):
     bad = {**annotation("dog", 5), "id": 77, "result": result}
-    reading = newest_target(task(1, [annotation("cat", 1), bad]), IMAGE, LABELS)
+    reading = read_task(task(1, [annotation("cat", 1), bad]), IMAGE, LABELS)
     assert (reading.target, reading.reason) == ("cat", "labelled")
     [problem] = reading.malformed
     assert "annotation 77 of task 1" in problem and "\n" not in problem
@@ -243,3 +254,82 @@ def test_an_unknown_label_still_stops_the_merge():
 def test_a_stored_merge_report_reads_back_equal():
     report = MergeReport(foreign=1, problems=("Task 2 has no content_hash and uri",))
     assert MergeReport(**{**report.__dict__, "problems": list(report.problems)}) == report
+
+
+def test_several_annotators_are_decided_by_a_strict_majority():
+    # Annotator 3 changed their mind: only their newest label votes.
+    t = task(
+        1,
+        [
+            annotation("dog", 1, by=1),
+            annotation("cat", 2, by=2),
+            annotation("dog", 3, by=3),
+            annotation("cat", 4, by={"id": 3, "email": "c@x"}),
+        ],
+    )
+    reading = read_task(t, IMAGE, LABELS)
+    assert (reading.target, reading.reason, reading.decided_by) == ("cat", "labelled", "majority")
+    assert [(a.annotator, a.target) for a in reading.annotations] == [
+        ("3", "cat"),
+        ("2", "cat"),
+        ("1", "dog"),
+    ]
+
+
+def test_a_split_without_majority_is_undecided_until_a_reviewer_decides():
+    split = [annotation("dog", 1, by=1), annotation("cat", 2, by=2)]
+    reading = read_task(task(1, split), IMAGE, LABELS)
+    assert (reading.target, reading.reason, reading.decided_by) == (None, "undecided", "none")
+    # The reviewer stars the older annotation as ground truth: it wins over the newer one.
+    decided = [annotation("dog", 1, by=1, ground_truth=True), annotation("cat", 2, by=2)]
+    reading = read_task(task(1, decided), IMAGE, LABELS)
+    assert (reading.target, reading.decided_by) == ("dog", "reviewer")
+
+
+def test_undecided_tasks_are_kept_apart_from_training_and_leave_it_once_decided():
+    empty = AnnotationSnapshot(project_id=7, task="image", labels=LABELS)
+    split = [annotation("dog", 1, by=1), annotation("cat", 2, by=2)]
+    first = merge_changes(
+        empty, [task(1, split, minutes=2), task(2, [annotation("cat", 3, by=1)], minutes=3)]
+    )
+    assert set(first.items) == {2} and set(first.undecided) == {1}
+    assert first.last_merge.undecided == 1
+    assert first.undecided[1].target is None
+    assert [a.target for a in first.undecided[1].annotations] == ["cat", "dog"]
+    tie_broken = [*split, annotation("dog", 4, by=3)]
+    second = merge_changes(first, [task(1, tie_broken, minutes=4)])
+    assert second.items[1].target == "dog" and second.items[1].decided_by == "majority"
+    assert not second.undecided
+    assert not second.items[1].confirmed
+
+
+def test_the_suggestion_shown_is_the_prediction_made_before_the_first_annotation():
+    def prediction(label: str, minutes: int, version: str = "m:1") -> dict:
+        return {
+            "id": minutes,
+            "model_version": version,
+            "result": result_for_label(label, "image"),
+            "created_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        }
+
+    t = task(1, [annotation("cat", 5, by=1)])
+    shown = LabelledTask(
+        id=t.id,
+        data=t.data,
+        annotations=t.annotations,
+        # The review suggestion and the prediction made after labelling were never shown.
+        predictions=[
+            prediction("dog", 1),
+            prediction("cat", 6),
+            prediction("cat", 2, "m:1 review"),
+        ],
+        updated_at=t.updated_at,
+    )
+    merged = merge_changes(AnnotationSnapshot(project_id=7, task="image", labels=LABELS), [shown])
+    assert merged.items[1].suggestion == "dog"
+    assert (
+        merge_changes(AnnotationSnapshot(project_id=7, task="image", labels=LABELS), [t])
+        .items[1]
+        .suggestion
+        is None
+    )

@@ -81,7 +81,15 @@ class RecordingClient:
     def __init__(self) -> None:
         self.annotations: dict[int, list[dict[str, Any]]] = {}
 
-    def create_annotation(self, task_id: int, result: list[dict[str, Any]]) -> None:
+    def ensure_user(self, email: str, username: str) -> int:
+        return 1
+
+    def annotator_ids(self, task_id: int) -> set[int]:
+        return set()
+
+    def create_annotation(
+        self, task_id: int, result: list[dict[str, Any]], completed_by: int | None = None
+    ) -> None:
         self.annotations[task_id] = result
 
 

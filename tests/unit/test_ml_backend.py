@@ -21,6 +21,7 @@ from annotation_loop.ml_backend.auth import WEBHOOK_SECRET_HEADER, BackendCreden
 from annotation_loop.ml_backend.limits import BodySizeLimit, RequestLimits
 from annotation_loop.ml_backend.predictions import predict_tasks
 from annotation_loop.ml_backend.retraining import RetrainingTrigger, subprocess_launcher
+from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.base import Example, TaskType
 from annotation_loop.text.checkpoint import TextCheckpoint
@@ -385,6 +386,23 @@ def test_predict_a_batch(
         assert (
             TEXT.target_from_result(result["result"], text, LABELS, "a task") == prediction.target
         )
+
+
+def test_control_tasks_of_the_anchoring_check_get_no_prediction(
+    holder: ModelHolder, source: FakeSource
+) -> None:
+    source.production = "1"
+    quality = LabelQuality(overlap_share=0.5, anchoring_share=0.5)
+    hashes = [f"item-{n}" for n in range(20)]
+    withheld = [h for h in hashes if quality.withholds_pre_annotation(h)]
+    shown = [h for h in hashes if not quality.withholds_pre_annotation(h)]
+    assert withheld and shown
+    app = create_app(holder, None, PROJECT_ID, CREDENTIALS, quality=quality)
+    client = TestClient(app)
+    client.auth = BASIC_AUTH
+    tasks = [task(n, text="superb film", content_hash=h) for n, h in enumerate(hashes)]
+    results = client.post("/predict", json=predict_request(tasks)).json()["results"]
+    assert [bool(r) for r in results] == [h in shown for h in hashes]
 
 
 def test_predict_uses_a_promoted_version(

@@ -9,6 +9,7 @@ from zenml.materializers.materializer_registry import materializer_registry
 
 from annotation_loop.errors import ArtifactError
 from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem, MergeReport
+from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.text.spans import Span
 from materializers import AnnotationSnapshotMaterializer
 
@@ -62,6 +63,33 @@ def test_span_targets_round_trip(artifact_store):
     )
     assert loaded == snapshot
     assert loaded.label_counts() == {"geo-loc": 1, "person": 1}
+
+
+def test_annotators_labels_and_undecided_tasks_round_trip(artifact_store):
+    spans = (Span(0, 5, "person"),)
+    other = (Span(0, 5, "geo-loc"),)
+    by_three = (
+        AnnotatorLabel("3", spans, confirmed=True),
+        AnnotatorLabel("2", other),
+        AnnotatorLabel("1", ()),
+    )
+    split = (AnnotatorLabel("1", spans), AnnotatorLabel("2", other))
+    snapshot = AnnotationSnapshot(
+        project_id=4,
+        task="ner",
+        labels=("geo-loc", "person"),
+        items={1: LabelledItem(1, "md5:1", "Alice flew", spans, by_three, "reviewer", other)},
+        undecided={2: LabelledItem(2, "md5:2", "Alice ran", None, split, "none")},
+    )
+    uri = f"{artifact_store.path}/snapshot/annotators"
+    artifact_store.makedirs(uri)
+    saver = AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store)
+    saver.save(snapshot)
+    loaded = AnnotationSnapshotMaterializer(uri, artifact_store=artifact_store).load(
+        AnnotationSnapshot
+    )
+    assert loaded == snapshot
+    assert loaded.items[1].confirmed and isinstance(loaded.items[1].annotations[0].target, tuple)
 
 
 def test_snapshots_from_before_task_types_load_as_image_snapshots(artifact_store):
