@@ -25,7 +25,7 @@ from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledIte
 from annotation_loop.quality.aggregation import aggregate, annotator_reliability
 from annotation_loop.quality.agreement import measure_agreement
 from annotation_loop.quality.anchoring import measure_anchoring
-from annotation_loop.quality.consensus import AnnotatorLabel, majority_vote
+from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.capabilities import demo_data_of
@@ -54,11 +54,8 @@ def simulate(
         labels = tuple(
             AnnotatorLabel(a.name, a.label(IMAGE, true, shown, LABELS, key)) for a in crew
         )
-        consensus = majority_vote(labels)
-        item = LabelledItem(
-            task_id, key, key, consensus.target, labels, consensus.decided_by, shown
-        )
-        (items if consensus.target is not None else undecided)[task_id] = item
+        item = LabelledItem.by_majority(task_id, key, key, labels, shown)
+        (items if item.decided_by != "none" else undecided)[task_id] = item
     snapshot = AnnotationSnapshot(0, IMAGE.name, LABELS, items=items, undecided=undecided)
     return snapshot, truth
 

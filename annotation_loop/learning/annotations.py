@@ -44,6 +44,27 @@ class LabelledItem:
     def __post_init__(self) -> None:
         object.__setattr__(self, "annotations", tuple(self.annotations))
 
+    @classmethod
+    def by_majority(
+        cls,
+        task_id: int,
+        content_hash: str,
+        input_ref: str,
+        annotations: Sequence[AnnotatorLabel],
+        suggestion: Any = None,
+    ) -> LabelledItem:
+        """The item with the training label `majority_vote` decides from `annotations`."""
+        consensus = majority_vote(annotations)
+        return cls(
+            task_id,
+            content_hash,
+            input_ref,
+            consensus.target,
+            tuple(annotations),
+            consensus.decided_by,
+            suggestion,
+        )
+
     @property
     def confirmed(self) -> bool:
         """A reviewer decided this task's label (marked an annotation as ground truth)."""

@@ -9,7 +9,7 @@ from annotation_loop.dev.oracle import SimulatedAnnotator
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
 from annotation_loop.quality.aggregation import aggregate, annotator_reliability
-from annotation_loop.quality.consensus import AnnotatorLabel, majority_vote
+from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.task_types import get_task_type
 from annotation_loop.text.spans import Span
 
@@ -18,14 +18,8 @@ LABELS = ("cat", "dog", "bird", "fish")
 
 
 def item(task_id: int, labels: list[AnnotatorLabel]) -> LabelledItem:
-    consensus = majority_vote(labels)
-    return LabelledItem(
-        task_id=task_id,
-        content_hash=f"hash:{task_id}",
-        input_ref=f"s3://b/batch_1/{task_id}.png",
-        target=consensus.target,
-        annotations=tuple(labels),
-        decided_by=consensus.decided_by,
+    return LabelledItem.by_majority(
+        task_id, f"hash:{task_id}", f"s3://b/batch_1/{task_id}.png", labels
     )
 
 

@@ -12,7 +12,7 @@ from annotation_loop.audio.segments import Segment
 from annotation_loop.detection.boxes import Box, ImageBoxes
 from annotation_loop.learning.annotations import LabelledItem
 from annotation_loop.quality.agreement import measure_agreement
-from annotation_loop.quality.consensus import AnnotatorLabel, majority_vote
+from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.quality.plots import plot_agreement
 from annotation_loop.task_types import TASK_TYPES, get_task_type
 from annotation_loop.text.spans import Span
@@ -24,14 +24,8 @@ LABELS = ("cat", "dog", "bird", "fish")
 def item(task_id: int, targets: dict[str, Any]) -> LabelledItem:
     """A task labelled by each annotator (user id -> target)."""
     labels = [AnnotatorLabel(who, target) for who, target in targets.items()]
-    consensus = majority_vote(labels)
-    return LabelledItem(
-        task_id=task_id,
-        content_hash=f"hash:{task_id}",
-        input_ref=f"s3://b/batch_1/{task_id}.png",
-        target=consensus.target,
-        annotations=tuple(labels),
-        decided_by=consensus.decided_by,
+    return LabelledItem.by_majority(
+        task_id, f"hash:{task_id}", f"s3://b/batch_1/{task_id}.png", labels
     )
 
 
