@@ -94,8 +94,13 @@ bench: install
 	$(PY) -m benchmarks.scale $(ARGS)
 	$(PY) -m benchmarks.pipeline_overhead
 
+# Label efficiency of the labelling order, the review queue's precision under injected label
+# noise (its options, e.g. REVIEW_ARGS="--image-tasks 1000", apart from ARGS), and agreement
+# and consensus with simulated annotators of known error rates.
 bench-labels: install
 	$(PY) -m benchmarks.label_efficiency $(ARGS)
+	$(PY) -m benchmarks.review_precision $(REVIEW_ARGS)
+	$(PY) -m benchmarks.annotator_agreement
 
 lint: install
 	$(VENV)/bin/ruff check .

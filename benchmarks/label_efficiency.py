@@ -169,8 +169,9 @@ DATASETS: dict[str, tuple[int, Callable[[np.ndarray], tuple[np.ndarray, np.ndarr
 }
 
 
-def load_embeddings(dataset: str, pool: int, test: int) -> Embedded:
-    """`pool` + `test` items of `dataset`, drawn at random (seed 0), embedded or read from cache."""
+def embedded_items(dataset: str, pool: int, test: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features, class indices) of `pool` + `test` items of `dataset`, drawn at random
+    (seed 0), as the demo's backbone gives them: embedded, or read from the cache."""
     available, embed = DATASETS[dataset]
     if pool + test > available:
         raise click.UsageError(f"The {dataset} demo has {available} items, not {pool} + {test}")
@@ -183,7 +184,12 @@ def load_embeddings(dataset: str, pool: int, test: int) -> Embedded:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, features=features, labels=labels)
     stored = np.load(path)
-    features, labels = stored["features"], stored["labels"]
+    return stored["features"], stored["labels"]
+
+
+def load_embeddings(dataset: str, pool: int, test: int) -> Embedded:
+    """`embedded_items`, split into pool and test set and standardised."""
+    features, labels = embedded_items(dataset, pool, test)
     # Standardised with the pool's statistics: unlabelled data the loop has anyway.
     mean, std = features[:pool].mean(0), features[:pool].std(0) + 1e-6
     features = (features - mean) / std
@@ -446,7 +452,7 @@ def _strategies(_ctx: click.Context, _param: click.Parameter, value: str) -> lis
 )
 @click.option(
     "--diversity-weight",
-    default=RankingConfig.diversity_weight,
+    default=RankingConfig.model_fields["diversity_weight"].default,
     show_default=True,
     help="uncertainty+diversity's mix: 0 = uncertainty only, 1 = distance only.",
 )

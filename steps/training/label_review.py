@@ -28,8 +28,10 @@ def review_labels(
     source: DataSource,
     label_review: ReviewConfig,
 ) -> Annotated[int, "disputed_labels"]:
-    """Flags labelled tasks the model confidently disagrees with (confident learning on
-    out-of-fold predictions) in a Label Studio tab, each with the suggested label."""
+    """Flags labelled tasks whose label the calibrated out-of-fold model finds unlikely, at
+    a threshold that keeps the expected share of correct labels flagged within
+    `label_review.max_false_share`, in a Label Studio tab, each with the suggested label.
+    Tasks a reviewer confirmed are never flagged."""
     task_type = snapshot.task_type
     items = recent_items(list(snapshot.items.values()), label_review)
     examples = load_examples(task_type, source, items)
@@ -41,7 +43,7 @@ def review_labels(
         task_type,
         model,
         examples,
-        {str(item.task_id): item.input_ref for item in items},
+        {str(item.task_id): item for item in items},
         version,
         label_review,
     )
@@ -56,7 +58,13 @@ def review_labels(
         f": see the {REVIEW_QUEUE!r} tab" if suggestions else "",
     )
     log_metadata(
-        metadata={"label_review": {"checked": len(examples), "disputed": len(suggestions)}},
+        metadata={
+            "label_review": {
+                "checked": len(examples),
+                "confirmed": sum(item.confirmed for item in items),
+                "disputed": len(suggestions),
+            }
+        },
         infer_model=True,
     )
     return len(suggestions)

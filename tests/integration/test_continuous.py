@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 BATCH_SIZE = 60
 FLIPPED = 6
 # One clearly distinct colour per label, so the model's features separate the classes and
-# the only label issues are the ones the test makes (CL's accuracy is unit-tested).
+# the only label issues are the ones the test makes (the review's precision is unit-tested
+# and benchmarked).
 PALETTE = [
     (230, 25, 75),
     (60, 180, 75),
