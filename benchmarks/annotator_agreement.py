@@ -93,14 +93,9 @@ def main(tasks: int, model_accuracy: float, seed: int) -> None:
     click.echo("|".join("---" for _ in header.split("|")))
     for name, crew in crews.items():
         snapshot, truth = simulate(crew, tasks, model_accuracy, seed)
-        agreement = measure_agreement(
-            IMAGE, [*snapshot.items.values(), *snapshot.undecided.values()], LABELS
-        )
-        anchoring = measure_anchoring(
-            [*snapshot.items.values(), *snapshot.undecided.values()],
-            QUALITY,
-            demo_data_of(IMAGE).same_target,
-        )
+        shared = list(snapshot.shared_items())
+        agreement = measure_agreement(IMAGE, shared, LABELS)
+        anchoring = measure_anchoring(shared, QUALITY, demo_data_of(IMAGE).same_target)
         third = anchoring.per_annotator[crew[2].name]
         reliability = annotator_reliability(snapshot, "dawid_skene")
         estimated = ", ".join(

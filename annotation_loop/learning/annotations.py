@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,12 @@ class LabelledItem:
         )
 
     @property
+    def shared(self) -> bool:
+        """Labelled by several annotators: a task of the overlap set, where agreement,
+        reliability and anchoring are measured."""
+        return len(self.annotations) >= 2
+
+    @property
     def confirmed(self) -> bool:
         """A reviewer decided this task's label (marked an annotation as ground truth)."""
         return self.decided_by == "reviewer"
@@ -108,6 +114,12 @@ class AnnotationSnapshot:
     undecided: dict[int, LabelledItem] = field(default_factory=dict)
     watermark: datetime | None = None  # newest task `updated_at` this snapshot covers
     last_merge: MergeReport = field(default_factory=MergeReport)
+
+    def shared_items(self) -> Iterator[LabelledItem]:
+        """The decided and undecided tasks labelled by several annotators."""
+        for item in (*self.items.values(), *self.undecided.values()):
+            if item.shared:
+                yield item
 
     @property
     def task_type(self) -> TaskType:

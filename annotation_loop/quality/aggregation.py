@@ -12,7 +12,6 @@ the annotators' confusion matrices.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from annotation_loop.quality.consensus import ConsensusMethod, reference_without
 from annotation_loop.task_types.choices import SingleChoiceTaskType
 
 if TYPE_CHECKING:
-    from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
+    from annotation_loop.learning.annotations import AnnotationSnapshot
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def aggregate(snapshot: AnnotationSnapshot, method: ConsensusMethod) -> Annotati
     estimates = _fit(snapshot).labels
     items = dict(snapshot.items)
     undecided = dict(snapshot.undecided)
-    for item in _shared(snapshot):
+    for item in snapshot.shared_items():
         if item.confirmed or item.task_id not in estimates.index:
             continue
         undecided.pop(item.task_id, None)
@@ -81,7 +80,7 @@ def annotator_reliability(
     tasks: dict[str, int] = {}
     judged: dict[str, int] = {}
     agreed: dict[str, int] = {}
-    for item in _shared(snapshot):
+    for item in snapshot.shared_items():
         for label in item.annotations:
             who = label.annotator
             tasks[who] = tasks.get(who, 0) + 1
@@ -99,13 +98,6 @@ def annotator_reliability(
         )
         for who, count in sorted(tasks.items())
     }
-
-
-def _shared(snapshot: AnnotationSnapshot) -> Iterator[LabelledItem]:
-    """The decided and undecided tasks labelled by several annotators."""
-    for item in (*snapshot.items.values(), *snapshot.undecided.values()):
-        if len(item.annotations) >= 2:
-            yield item
 
 
 @dataclass(frozen=True)
@@ -130,7 +122,7 @@ def _fit(snapshot: AnnotationSnapshot) -> _Fitted:
         )
     rows = []
     known: dict[int, str] = {}
-    for item in _shared(snapshot):
+    for item in snapshot.shared_items():
         rows += [
             (item.task_id, label.annotator, label.target)
             for label in item.annotations

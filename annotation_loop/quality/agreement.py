@@ -124,7 +124,7 @@ def measure_agreement(
 ) -> AgreementReport:
     """Agreement on the `items` labelled by several annotators (pass decided and undecided
     ones: a task whose annotators disagree is what agreement is about); others are ignored."""
-    overlap = [item for item in items if len(item.annotations) >= 2]
+    overlap = [item for item in items if item.shared]
     annotations = sum(len(item.annotations) for item in overlap)
     kind = task_type.agreement_kind
     if kind is None:

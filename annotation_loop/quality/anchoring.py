@@ -126,7 +126,7 @@ def measure_anchoring(
     overall = AnchoringFigures()
     per_annotator: dict[str, AnchoringFigures] = {}
     for item in items:
-        if len(item.annotations) < 2:
+        if not item.shared:
             continue
         control = item.suggestion is None and quality.withholds_pre_annotation(item.content_hash)
         if not (control or item.suggestion is not None):

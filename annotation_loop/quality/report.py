@@ -65,7 +65,7 @@ def measure_label_quality(
     snapshot: AnnotationSnapshot, quality: LabelQuality, consensus: ConsensusMethod
 ) -> LabelQualityReport:
     task_type = snapshot.task_type
-    items = [*snapshot.items.values(), *snapshot.undecided.values()]
+    items = list(snapshot.shared_items())
     # A demo task type compares targets as an annotator would (boxes within a tolerance).
     same_target = task_type.same_target if isinstance(task_type, DemoData) else operator.eq
     return LabelQualityReport(
