@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annotation_loop.clouds import CLOUD_NAMES, get_cloud
@@ -24,6 +25,7 @@ from annotation_loop.data.storage import (
     DEFAULT_MAX_ITEM_BYTES,
     DataSource,
 )
+from annotation_loop.errors import ConfigurationError
 from annotation_loop.quality.sampling import LabelQuality
 
 _QUALITY_DEFAULTS = LabelQuality()
@@ -51,6 +53,11 @@ __all__ = [
 ]
 
 CLOUDS = CLOUD_NAMES
+
+
+def _message(error: ErrorDetails) -> str:
+    """A validation error's message without pydantic's prefix for a validator's own."""
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
@@ -142,6 +149,25 @@ class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
                     setattr(self, name, value)
         return self
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings of this process (LOOP_* variables, then .env); a bad value is one
+        line naming its variable, not pydantic's report."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field in cls.model_fields:
+                alias = cls.model_fields[field].validation_alias
+                named = alias.choices[0] if isinstance(alias, AliasChoices) else None
+                where = f"{named or f'LOOP_{field.upper()}'}={error['input']!r}: "
+            else:  # a check across settings: its message names the variables
+                where = f"{field}: " if field else ""
+            raise ConfigurationError(
+                f"{where}{_message(error)}: fix it in the environment or .env"
+            ) from None
+
     @model_validator(mode="after")
     def _check_label_quality(self) -> Settings:
         self.label_quality  # noqa: B018  (refuses contradictory shares when read, not mid-run)
@@ -158,7 +184,7 @@ class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(f"LOOP_{str(part).upper()}" for part in error["loc"])
-            raise ValueError(f"{where or 'LOOP_ANCHORING_SHARE'}: {error['msg']}") from None
+            raise ValueError(f"{where or 'LOOP_ANCHORING_SHARE'}: {_message(error)}") from None
 
     @property
     def label_studio_port(self) -> int:

@@ -11,7 +11,7 @@ from annotation_loop.settings import PROJECT_ROOT, Settings
 
 def load_settings() -> Settings:
     """Settings, plus the process environment ZenML and the storage clients read."""
-    settings = Settings()
+    settings = Settings.from_environment()
     # What this process writes (ZenML's store with its secrets, logs, artifacts) is its
     # owner's only, and so is the state folder it lives in.
     os.umask(OWNER_ONLY_UMASK)

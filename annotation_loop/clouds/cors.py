@@ -21,7 +21,7 @@ def missing_cors_fix(source: DataSource, settings: Settings | None = None) -> st
     """The command that adds the missing CORS rules, or None if the bucket has some.
     `settings` hold the credentials; None: this process's own (`Settings()`)."""
     if settings is None:
-        settings = Settings()
+        settings = Settings.from_environment()
     return cloud_of(source.root_uri).missing_cors_fix(source, settings)
 
 

@@ -91,7 +91,7 @@ def connect_source_storage(
     included.
     """
     if settings is None:
-        settings = Settings()
+        settings = Settings.from_environment()
     connection = cloud_of(source.root_uri).label_studio_source(source, settings)
     if connection.storage is None:
         # Tasks still work for the loop; only annotators' previews need the storage.

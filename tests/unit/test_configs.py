@@ -77,3 +77,24 @@ def test_only_parameters_are_read(tmp_path: Path) -> None:
     path.write_text("paramters:\n  validation_fraction: 0.2\n")
     with pytest.raises(ConfigurationError, match="unknown top-level key 'paramters'"):
         load_parameters(path, TrainingParameters)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOOP_MAX_ITEM_BYTES", "-1", "LOOP_MAX_ITEM_BYTES='-1': Input should be greater than 0"),
+        ("LOOP_OVERLAP_ANNOTATORS", "three", "LOOP_OVERLAP_ANNOTATORS='three': Input should be"),
+        # A check across settings names both of its variables.
+        ("LOOP_OVERLAP_SHARE", "0.01", "anchoring_share (0.05) must not exceed overlap_share"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    from annotation_loop.settings import Settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_environment()
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value) and "Value error" not in str(raised.value)
