@@ -28,7 +28,27 @@ def label_quality_report(settings: Settings) -> str:
         )
     consensus = load_training_parameters(settings.task).consensus
     report = measure_label_quality(snapshot, settings.label_quality, consensus)
-    return "\n".join([history_table(history), "", f"Version {history[-1][0]}:", *report.lines()])
+    names, unnamed = annotator_emails()
+    return "\n".join(
+        [
+            history_table(history),
+            "",
+            f"Version {history[-1][0]}:",
+            *report.lines(names),
+            *([unnamed] if unnamed else []),
+        ]
+    )
+
+
+def annotator_emails() -> tuple[dict[str, str], str | None]:
+    """(emails by Label Studio user id, None), or ({}, why not) when Label Studio cannot
+    say: the figures come from ZenML alone, and only the names need it."""
+    from annotation_loop.zenml_integration.model_registry import label_studio_from_stack
+
+    try:
+        return label_studio_from_stack().user_emails(), None
+    except LoopError as reason:
+        return {}, f"(Annotators by Label Studio user id: {reason})"
 
 
 def history_table(history: list[tuple[str, dict[str, Any]]]) -> str:

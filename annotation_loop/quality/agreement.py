@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotation_loop.detection.boxes import ImageBoxes, matched_boxes
+from annotation_loop.quality.consensus import AnnotatorNames, annotator_name
 from annotation_loop.task_types.base import AgreementKind, TaskType
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ class AgreementReport:
         }
         return metadata
 
-    def lines(self) -> list[str]:
-        """The report in a few lines, for a terminal."""
+    def lines(self, names: AnnotatorNames | None = None) -> list[str]:
+        """The report in a few lines, for a terminal; annotators by `names` where known."""
         if self.measure == NOT_MEASURED:
             return ["Agreement: not measured for this task type"]
         if self.tasks == 0:
@@ -100,7 +101,8 @@ class AgreementReport:
             classes = ", ".join(f"{label} {_figure(v)}" for label, v in self.per_class.items())
             lines.append(f"  per class: {classes}")
         lines += [
-            f"  annotators {pair.name}: {MEASURE_NAMES[self.pair_measure]} "
+            f"  {annotator_name(pair.annotator_a, names)} vs "
+            f"{annotator_name(pair.annotator_b, names)}: {MEASURE_NAMES[self.pair_measure]} "
             f"{_figure(pair.value)} on {pair.tasks} tasks"
             for pair in self.pairs
         ]

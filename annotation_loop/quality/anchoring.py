@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from annotation_loop.quality.consensus import AnnotatorLabel, reference_without
+from annotation_loop.quality.consensus import (
+    AnnotatorLabel,
+    AnnotatorNames,
+    annotator_name,
+    reference_without,
+)
 from annotation_loop.quality.sampling import LabelQuality
 
 if TYPE_CHECKING:
@@ -89,15 +94,18 @@ class AnchoringReport(AnchoringFigures):
             "per_annotator": {who: f.as_metadata() for who, f in self.per_annotator.items()},
         }
 
-    def lines(self) -> list[str]:
-        """The report in a few lines, for a terminal."""
+    def lines(self, names: AnnotatorNames | None = None) -> list[str]:
+        """The report in a few lines, for a terminal; annotators by `names` where known."""
         if not (self.control_tasks or self.pre_annotated_tasks):
             return ["Anchoring: no overlap tasks with or without pre-annotation yet"]
         return [
             f"Anchoring on {self.control_tasks} control tasks (no pre-annotation) and "
             f"{self.pre_annotated_tasks} pre-annotated overlap tasks:",
             f"  all annotators {self.summary()}",
-            *(f"  annotator {who} {f.summary()}" for who, f in self.per_annotator.items()),
+            *(
+                f"  {annotator_name(who, names)} {f.summary()}"
+                for who, f in self.per_annotator.items()
+            ),
         ]
 
 

@@ -8,7 +8,7 @@ Label Studio, the star in the annotation's menu) or another annotator breaks the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +17,13 @@ Decision = Literal["single", "majority", "reviewer", "dawid_skene", "none"]
 # How labels of several annotators are combined (`consensus:` in training.yaml): the majority,
 # or Dawid-Skene's estimate, which weighs each annotator by their estimated reliability.
 ConsensusMethod = Literal["majority", "dawid_skene"]
+# Label Studio user id -> how reports name that annotator (their email).
+AnnotatorNames = Mapping[str, str]
+
+
+def annotator_name(who: str, names: AnnotatorNames | None) -> str:
+    """How a report names the annotator with Label Studio user id `who`."""
+    return (names or {}).get(who) or f"annotator {who}"
 
 
 @dataclass(frozen=True)

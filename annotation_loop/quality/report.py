@@ -11,7 +11,7 @@ from annotation_loop.learning.annotations import AnnotationSnapshot
 from annotation_loop.quality.aggregation import AnnotatorReliability, annotator_reliability
 from annotation_loop.quality.agreement import AgreementReport, measure_agreement
 from annotation_loop.quality.anchoring import AnchoringReport, measure_anchoring
-from annotation_loop.quality.consensus import ConsensusMethod
+from annotation_loop.quality.consensus import AnnotatorNames, ConsensusMethod, annotator_name
 from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types.capabilities import DemoData
 
@@ -34,9 +34,10 @@ class LabelQualityReport:
             "reliability": {who: r.as_metadata() for who, r in self.reliability.items()},
         }
 
-    def lines(self) -> list[str]:
+    def lines(self, names: AnnotatorNames | None = None) -> list[str]:
+        """The report for a terminal; annotators by `names` (their emails) where known."""
         reliability = [
-            f"  annotator {who}: {r.tasks} shared tasks"
+            f"  {annotator_name(who, names)}: {r.tasks} shared tasks"
             + (
                 f", agrees with the others' decision {r.agreement:.0%}"
                 if r.agreement is not None
@@ -53,11 +54,11 @@ class LabelQualityReport:
             f"Consensus: {self.consensus}; {self.undecided} tasks without a majority wait for "
             "a reviewer",
             "Agreement:",
-            *(f"  {line}" for line in self.agreement.lines()),
+            *(f"  {line}" for line in self.agreement.lines(names)),
             "Annotators:",
             *(reliability or ["  none share a task yet"]),
             "Anchoring on pre-annotations:",
-            *(f"  {line}" for line in self.anchoring.lines()),
+            *(f"  {line}" for line in self.anchoring.lines(names)),
         ]
 
 

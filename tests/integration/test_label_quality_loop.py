@@ -124,6 +124,7 @@ def test_label_quality_end_to_end(cloud_settings):
     report = label_quality_report(settings)
     assert "krippendorff_alpha" in report and "wrong suggestions kept" in report
     assert all(f"\n{version} " in report for version in ("1", "2", "3")), "a row per round"
+    assert f"  {TRUSTING.email} agree" in report, "annotators named by their email"
 
 
 def stored_annotations(settings, task_id: int) -> list[dict]:

@@ -81,6 +81,8 @@ def test_simulated_annotators_label_the_overlap_set_as_distinct_users(
 
     user = {a.name: str(client.ensure_user(a.email, a.name)) for a in ANNOTATORS}
     assert len(set(user.values())) == 3, "each annotator is a user of their own"
+    emails = client.user_emails()
+    assert {emails[user[a.name]] for a in ANNOTATORS} == {a.email for a in ANNOTATORS}
     snapshot = merge_changes(
         AnnotationSnapshot(labelled_project, IMAGE.name, LABELS),
         client.iter_tasks_updated_since(labelled_project, None),

@@ -234,7 +234,10 @@ def test_metadata_and_lines_say_what_was_measured() -> None:
     lines = report.lines()
     assert lines[0].startswith("Agreement on 3 overlap tasks (6 annotations): Krippendorff's alpha")
     assert "bird -" in lines[1]
-    assert lines[2].startswith("  annotators 3 vs 4: Cohen's kappa")
+    assert lines[2].startswith("  annotator 3 vs annotator 4: Cohen's kappa")
+    # With the emails Label Studio gives (user 4's unknown), the lines name them.
+    named = report.lines({"3": "ann@example.com"})
+    assert named[2].startswith("  ann@example.com vs annotator 4: Cohen's kappa")
     empty = measure_agreement(IMAGE, [item(5, {"3": "cat"})], LABELS)
     assert "no overlap tasks yet" in empty.lines()[0]
     assert empty.as_metadata()["pairs"] == {}
