@@ -12,8 +12,11 @@ from annotation_loop.settings import Settings
 def label_quality_report(settings: Settings) -> str:
     """A table of every round's figures (from the model versions' `label_quality`
     metadata), then the newest snapshot's report in full."""
-    from annotation_loop.configs import load_training_parameters
+    from pydantic import TypeAdapter
+
+    from annotation_loop.quality.consensus import ConsensusMethod
     from annotation_loop.quality.report import measure_label_quality
+    from annotation_loop.quality.sampling import LabelQuality
     from annotation_loop.zenml_integration.model_registry import (
         label_quality_history,
         latest_snapshot,
@@ -26,8 +29,15 @@ def label_quality_report(settings: Settings) -> str:
             f"No training run of {settings.model_name!r} measured label quality yet: run "
             "`python run.py <cloud> --train`"
         )
-    consensus = load_training_parameters(settings.task).consensus
-    report = measure_label_quality(snapshot, settings.label_quality, consensus)
+    # The newest round again, as it was measured: the settings may have changed since.
+    recorded = history[-1][1]
+    quality = (
+        LabelQuality.model_validate(recorded["quality"])
+        if "quality" in recorded
+        else settings.label_quality  # recorded before the settings were
+    )
+    consensus: ConsensusMethod = TypeAdapter(ConsensusMethod).validate_python(recorded["consensus"])
+    report = measure_label_quality(snapshot, quality, consensus)
     names, unnamed = annotator_emails()
     return "\n".join(
         [

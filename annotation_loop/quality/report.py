@@ -18,6 +18,7 @@ from annotation_loop.task_types.capabilities import DemoData
 
 @dataclass(frozen=True)
 class LabelQualityReport:
+    quality: LabelQuality  # the overlap and control sets measured
     consensus: ConsensusMethod
     undecided: int  # tasks waiting for a reviewer (the Disagreement tab)
     agreement: AgreementReport
@@ -27,6 +28,7 @@ class LabelQualityReport:
     def as_metadata(self) -> dict[str, Any]:
         """The model version's `label_quality` metadata (JSON-able)."""
         return {
+            "quality": self.quality.model_dump(),
             "consensus": self.consensus,
             "undecided": self.undecided,
             "agreement": self.agreement.as_metadata(),
@@ -70,6 +72,7 @@ def measure_label_quality(
     # A demo task type compares targets as an annotator would (boxes within a tolerance).
     same_target = task_type.same_target if isinstance(task_type, DemoData) else operator.eq
     return LabelQualityReport(
+        quality=quality,
         consensus=consensus,
         undecided=len(snapshot.undecided),
         agreement=measure_agreement(task_type, items, snapshot.labels),
