@@ -4,6 +4,7 @@ the demo datasets, reviewed as the training pipeline's `review_labels` step revi
     make bench-labels                        # label efficiency, then this: 2-3 minutes
     make bench-labels REVIEW_ARGS="--image-tasks 1000 --image-seeds 3"
     python -m benchmarks.review_precision --dataset text --text-model pretrained
+    python -m benchmarks.review_precision --dataset ner     # 10-15 minutes on 2 cores
 
 Per task type and noise rate, `tasks` labelled demo items are drawn, a `rate` share of them
 gets a wrong label from `annotation_loop.dev.label_noise.wrong_target` (another label,
@@ -18,9 +19,10 @@ judges them on the features the step's model gives them:
   on), one draw per rate: about a minute each on 2 cores. `--text-model pretrained` reviews
   with the pretrained encoder's mean-pooled features instead (seconds; not what the step
   sees).
-
-NER is left out: its tagger is fine-tuned like the text classifier, at several minutes a
-rate on a CPU.
+- ner (only when asked for: several minutes a rate): WNUT-16 tweets, one span of a noisy
+  tweet given another entity type; the tagger fine-tuned as for text
+  (configs/ner/training.yaml). A tweet is flagged when any of its words is; a tweet
+  without entities cannot be made noisy, so `noisy` counts the tweets whose label changed.
 
 A flagged task is a true positive when its label is one of the injected errors. Prints per
 task type and rate: tasks, noisy, flagged, precision (of the flagged, the share noisy) and
@@ -53,7 +55,7 @@ from annotation_loop.task_types import (
     get_task_type,
     label_review_of,
 )
-from annotation_loop.text.datasets import REVIEW_LABELS, rotten_tomatoes
+from annotation_loop.text.datasets import REVIEW_LABELS, rotten_tomatoes, wnut16
 from benchmarks.figures import machine
 from benchmarks.label_efficiency import RESULTS, _review_features, embedded_items
 
@@ -94,9 +96,9 @@ def noisy_targets(
     return given, wrong
 
 
-def flagged_examples(units: LabelUnits, config: ReviewConfig) -> np.ndarray:
+def flagged_examples(units: LabelUnits, examples: int, config: ReviewConfig) -> np.ndarray:
     """Per example, whether the step's review would put it in the review tab."""
-    flagged = np.zeros(int(units.example.max()) + 1, dtype=bool)
+    flagged = np.zeros(examples, dtype=bool)
     found = disputed_units(units, (), config)
     if found is not None:
         flagged[[int(units.example[issue.unit]) for issue in found.issues]] = True
@@ -127,7 +129,7 @@ def review_images(tasks: int, rate: float, seeds: int, config: ReviewConfig) -> 
             position=np.zeros(tasks, dtype=np.int64),
             classes=tuple(labels),
         )
-        found = flagged_examples(units, config)
+        found = flagged_examples(units, tasks, config)
         noisy, flagged, caught = (
             noisy + int(wrong.sum()),
             flagged + int(found.sum()),
@@ -146,15 +148,15 @@ def _pretrained_text_units(texts: Sequence[str], given: Sequence[str]) -> LabelU
     )
 
 
-def _fine_tuned_text_units(
-    task_type: TaskType, texts: Sequence[str], given: Sequence[str]
+def _fine_tuned_units(
+    task_type: TaskType, texts: Sequence[str], given: Sequence[Any], labels: Sequence[str]
 ) -> LabelUnits:
-    """What the step sees: MiniLM fine-tuned, as `train_model` trains it, on the items
-    outside the validation split, then asked for every item's features."""
-    parameters = load_training_parameters("text")
+    """What the step sees: the task type's model fine-tuned, as `train_model` trains it, on
+    the items outside the validation split, then asked for every item's features."""
+    parameters = load_training_parameters(task_type.name)
     examples = [
-        Example(str(i), text, label)
-        for i, (text, label) in enumerate(zip(texts, given, strict=True))
+        Example(str(i), text, target)
+        for i, (text, target) in enumerate(zip(texts, given, strict=True))
     ]
     training = [
         example
@@ -163,8 +165,17 @@ def _fine_tuned_text_units(
             hashlib.sha256(example.input.encode()).hexdigest(), parameters.validation_fraction
         )
     ]
-    model, _ = task_type.train(training, REVIEW_LABELS, parameters.train_config, None)
+    model, _ = task_type.train(training, labels, parameters.train_config, None)
     return label_review_of(task_type).label_units(model, examples)
+
+
+def _outcome(
+    task: str, rate: float, tasks: int, wrong: np.ndarray, units: LabelUnits, config: ReviewConfig
+) -> Outcome:
+    found = flagged_examples(units, tasks, config)
+    return Outcome(
+        task, rate, 1, tasks, int(wrong.sum()), int(found.sum()), int((found & wrong).sum())
+    )
 
 
 def review_texts(tasks: int, rate: float, model: str, config: ReviewConfig) -> Outcome:
@@ -178,12 +189,21 @@ def review_texts(tasks: int, rate: float, model: str, config: ReviewConfig) -> O
     units = (
         _pretrained_text_units(texts, given)
         if model == "pretrained"
-        else _fine_tuned_text_units(task_type, texts, given)
+        else _fine_tuned_units(task_type, texts, given, REVIEW_LABELS)
     )
-    found = flagged_examples(units, config)
-    return Outcome(
-        "text", rate, 1, tasks, int(wrong.sum()), int(found.sum()), int((found & wrong).sum())
-    )
+    return _outcome("text", rate, tasks, wrong, units, config)
+
+
+def review_tweets(tasks: int, rate: float, config: ReviewConfig) -> Outcome:
+    task_type = get_task_type("ner")
+    tweets, types = wnut16()
+    chosen = np.random.default_rng(0).choice(len(tweets), tasks, replace=False)
+    truth = [tweets[i].spans for i in chosen]
+    given, spoilt = noisy_targets(task_type, truth, types, rate, seed=0)
+    # A tweet without entities is returned unchanged: only a changed label is noise.
+    wrong = spoilt & np.array([g != t for g, t in zip(given, truth, strict=True)])
+    units = _fine_tuned_units(task_type, [tweets[i].text for i in chosen], given, types)
+    return _outcome("ner", rate, tasks, wrong, units, config)
 
 
 def _share(value: float | None) -> str:
@@ -214,11 +234,19 @@ def _rates(_ctx: click.Context, _param: click.Parameter, value: str) -> list[flo
 
 
 @click.command()
-@click.option("--dataset", type=click.Choice(["image", "text", "all"]), default="all")
+@click.option(
+    "--dataset",
+    type=click.Choice(["image", "text", "ner"]),
+    multiple=True,
+    default=("image", "text"),
+    show_default=True,
+    help="Repeat for several; ner fine-tunes a tagger per rate (minutes each).",
+)
 @click.option("--rates", default="0,0.05,0.1", show_default=True, callback=_rates)
 @click.option("--image-tasks", default=200, show_default=True, help="Labelled images a draw.")
 @click.option("--image-seeds", default=10, show_default=True, help="Draws per noise rate.")
 @click.option("--text-tasks", default=250, show_default=True, help="Labelled texts (one draw).")
+@click.option("--ner-tasks", default=250, show_default=True, help="Labelled tweets (one draw).")
 @click.option(
     "--text-model",
     type=click.Choice(["fine-tuned", "pretrained"]),
@@ -233,11 +261,12 @@ def _rates(_ctx: click.Context, _param: click.Parameter, value: str) -> list[flo
     help="The review's label_review.max_false_share.",
 )
 def main(
-    dataset: str,
+    dataset: tuple[str, ...],
     rates: list[float],
     image_tasks: int,
     image_seeds: int,
     text_tasks: int,
+    ner_tasks: int,
     text_model: str,
     max_false_share: float,
 ) -> None:
@@ -246,10 +275,12 @@ def main(
     outcomes: list[Outcome] = []
     # Fits on a few thousand rows gain nothing from BLAS threads (see label_efficiency).
     with threadpool_limits(limits=1, user_api="blas"):
-        if dataset in ("image", "all"):
+        if "image" in dataset:
             outcomes += [review_images(image_tasks, rate, image_seeds, config) for rate in rates]
-    if dataset in ("text", "all"):
+    if "text" in dataset:
         outcomes += [review_texts(text_tasks, rate, text_model, config) for rate in rates]
+    if "ner" in dataset:
+        outcomes += [review_tweets(ner_tasks, rate, config) for rate in rates]
     context = {
         "machine": machine(),
         "max_false_share": max_false_share,
