@@ -71,10 +71,10 @@ class AnchoringFigures:
         metadata.update({name: share for name, share in shares.items() if share is not None})
         return metadata
 
-    def summary(self) -> str:
-        """One line of the shares, with what each is a share of."""
+    def summary(self, verb: str = "agree") -> str:
+        """One line of the shares, with what each is a share of, after its subject."""
         return (
-            f"agree with the reference on {_percent(self.control_agreement)} of "
+            f"{verb} with the reference on {_percent(self.control_agreement)} of "
             f"{self.control_judged} annotations without pre-annotation, "
             f"{_percent(self.pre_annotated_agreement)} of {self.pre_annotated_judged} with; "
             f"kept {self.wrong_kept} of {self.wrong_suggestions} wrong suggestions "
@@ -103,7 +103,7 @@ class AnchoringReport(AnchoringFigures):
             f"{self.pre_annotated_tasks} pre-annotated overlap tasks:",
             f"  all annotators {self.summary()}",
             *(
-                f"  {annotator_name(who, names)} {f.summary()}"
+                f"  {annotator_name(who, names)} {f.summary('agrees')}"
                 for who, f in self.per_annotator.items()
             ),
         ]

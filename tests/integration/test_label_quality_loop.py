@@ -124,7 +124,7 @@ def test_label_quality_end_to_end(cloud_settings):
     report = label_quality_report(settings)
     assert "krippendorff_alpha" in report and "wrong suggestions kept" in report
     assert all(f"\n{version} " in report for version in ("1", "2", "3")), "a row per round"
-    assert f"  {TRUSTING.email} agree" in report, "annotators named by their email"
+    assert f"  {TRUSTING.email} agrees" in report, "annotators named by their email"
     # The newest round is reported as measured, whatever the settings say now.
     assert recorded["quality"] == quality.model_dump()
     changed = settings.model_copy(update={"overlap_share": 0.0, "anchoring_share": 0.0})

@@ -170,7 +170,7 @@ def test_metadata_and_lines() -> None:
     assert "kept 1 of 5 wrong suggestions (20%)" in lines[1]
     assert any(line.startswith(f"  annotator {COPIER} ") for line in lines)
     named = report.lines({COPIER: "copier@example.com"})
-    assert any(line.startswith("  copier@example.com agree") for line in named)
+    assert any(line.startswith("  copier@example.com agrees with") for line in named)
     nothing = measure_anchoring([], QUALITY, operator.eq)
     assert nothing.lines() == ["Anchoring: no overlap tasks with or without pre-annotation yet"]
     assert "control_agreement" not in nothing.as_metadata()
