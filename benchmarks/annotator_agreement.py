@@ -20,12 +20,11 @@ import random
 import click
 
 from annotation_loop.dev.label_noise import wrong_target
-from annotation_loop.dev.oracle import SimulatedAnnotator
-from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
+from annotation_loop.dev.oracle import SimulatedAnnotator, consensus_accuracy, crowd_snapshot
+from annotation_loop.learning.annotations import AnnotationSnapshot
 from annotation_loop.quality.aggregation import aggregate, annotator_reliability
 from annotation_loop.quality.agreement import measure_agreement
 from annotation_loop.quality.anchoring import measure_anchoring
-from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types import get_task_type
 from annotation_loop.task_types.capabilities import demo_data_of
@@ -41,30 +40,17 @@ def simulate(
     """Every task labelled by the whole crew; the snapshot the merge would build, and the
     truth by task id."""
     rng = random.Random(seed)
-    items: dict[int, LabelledItem] = {}
-    undecided: dict[int, LabelledItem] = {}
+    key_prefix = f"task-{seed}-"
     truth: dict[int, str] = {}
+    shown: dict[int, str] = {}
     for task_id in range(tasks):
-        key = f"task-{seed}-{task_id}"
         truth[task_id] = true = rng.choice(LABELS)
         predicted = (
             true if rng.random() < model_accuracy else wrong_target(IMAGE, true, LABELS, rng)
         )
-        shown = None if QUALITY.withholds_pre_annotation(key) else predicted
-        labels = tuple(
-            AnnotatorLabel(a.name, a.label(IMAGE, true, shown, LABELS, key)) for a in crew
-        )
-        item = LabelledItem.by_majority(task_id, key, key, labels, shown)
-        (items if item.decided_by != "none" else undecided)[task_id] = item
-    snapshot = AnnotationSnapshot(0, IMAGE.name, LABELS, items=items, undecided=undecided)
-    return snapshot, truth
-
-
-def accuracy(snapshot: AnnotationSnapshot, truth: dict[int, str]) -> float:
-    """The share of all tasks whose training label is the truth (undecided ones count as
-    wrong: training goes without them)."""
-    right = sum(item.target == truth[task_id] for task_id, item in snapshot.items.items())
-    return right / len(truth)
+        if not QUALITY.withholds_pre_annotation(f"{key_prefix}{task_id}"):
+            shown[task_id] = predicted
+    return crowd_snapshot(IMAGE, LABELS, crew, truth, shown, key_prefix), truth
 
 
 @click.command()
@@ -103,9 +89,9 @@ def main(tasks: int, model_accuracy: float, seed: int) -> None:
             for who, r in reliability.items()
             if r.estimated_accuracy is not None
         )
-        dawid_skene = accuracy(aggregate(snapshot, "dawid_skene"), truth)
+        dawid_skene = consensus_accuracy(aggregate(snapshot, "dawid_skene"), truth)
         click.echo(
-            f"{name} | {agreement.overall:.3f} | {accuracy(snapshot, truth):.3f} | "
+            f"{name} | {agreement.overall:.3f} | {consensus_accuracy(snapshot, truth):.3f} | "
             f"{len(snapshot.undecided)} | {dawid_skene:.3f} | "
             f"{_share(third.control_agreement)} / {_share(third.pre_annotated_agreement)}, "
             f"{_share(third.wrong_suggestions_kept)} of {third.wrong_suggestions}"

@@ -30,6 +30,8 @@ from tqdm import tqdm
 from annotation_loop.dev.label_noise import wrong_target
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.labelstudio import LabelStudioClient
+from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
+from annotation_loop.quality.consensus import AnnotatorLabel
 from annotation_loop.quality.sampling import LabelQuality
 from annotation_loop.task_types import DemoData, TaskType, demo_data_of
 
@@ -256,3 +258,34 @@ def label_with_truth(
         },
         already_annotated=outcomes["already_annotated"],
     )
+
+
+def crowd_snapshot(
+    task_type: TaskType,
+    labels: tuple[str, ...],
+    crew: Sequence[SimulatedAnnotator],
+    truth: Mapping[int, Any],
+    shown: Mapping[int, Any] | None = None,
+    key_prefix: str = "task-",
+) -> AnnotationSnapshot:
+    """Offline, without Label Studio: the snapshot a merge builds when the whole `crew`
+    labels every task of `truth` (the true target by task id), each task shown its
+    pre-annotation in `shown` (none where it has none). `key_prefix` names the tasks, and so
+    seeds the annotators' slips: another prefix, other slips."""
+    items = []
+    for task_id, target in truth.items():
+        key = f"{key_prefix}{task_id}"
+        suggestion = (shown or {}).get(task_id)
+        annotations = [
+            AnnotatorLabel(a.name, a.label(task_type, target, suggestion, labels, key))
+            for a in crew
+        ]
+        items.append(LabelledItem.by_majority(task_id, key, key, annotations, suggestion))
+    return AnnotationSnapshot.of_items(0, task_type.name, labels, items)
+
+
+def consensus_accuracy(snapshot: AnnotationSnapshot, truth: Mapping[int, Any]) -> float:
+    """The share of tasks whose training label is the truth; an undecided task counts as
+    wrong, since training goes without it."""
+    right = sum(item.target == truth[task_id] for task_id, item in snapshot.items.items())
+    return right / len(truth)

@@ -115,6 +115,18 @@ class AnnotationSnapshot:
     watermark: datetime | None = None  # newest task `updated_at` this snapshot covers
     last_merge: MergeReport = field(default_factory=MergeReport)
 
+    @classmethod
+    def of_items(
+        cls, project_id: int, task: str, labels: tuple[str, ...], items: Iterable[LabelledItem]
+    ) -> AnnotationSnapshot:
+        """A snapshot of `items` filed as a merge files them: one with no consensus is
+        undecided."""
+        snapshot = cls(project_id, task, labels)
+        for item in items:
+            shelf = snapshot.undecided if item.decided_by == "none" else snapshot.items
+            shelf[item.task_id] = item
+        return snapshot
+
     def shared_items(self) -> Iterator[LabelledItem]:
         """The decided and undecided tasks labelled by several annotators."""
         for item in (*self.items.values(), *self.undecided.values()):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from annotation_loop.dev.oracle import SimulatedAnnotator
+from annotation_loop.dev.oracle import SimulatedAnnotator, consensus_accuracy, crowd_snapshot
 from annotation_loop.errors import ConfigurationError
 from annotation_loop.learning.annotations import AnnotationSnapshot, LabelledItem
 from annotation_loop.quality.aggregation import aggregate, annotator_reliability
@@ -23,41 +23,12 @@ def item(task_id: int, labels: list[AnnotatorLabel]) -> LabelledItem:
     )
 
 
-def snapshot_of(items: list[LabelledItem], task: str = "image") -> AnnotationSnapshot:
-    """The snapshot a merge makes: tasks with no majority are undecided."""
-    return AnnotationSnapshot(
-        project_id=1,
-        task=task,
-        labels=LABELS,
-        items={i.task_id: i for i in items if i.decided_by != "none"},
-        undecided={i.task_id: i for i in items if i.decided_by == "none"},
-    )
-
-
 def simulate(
     annotators: list[SimulatedAnnotator], tasks: int
 ) -> tuple[AnnotationSnapshot, dict[int, str]]:
     """Every annotator labels every task; the snapshot and the true labels."""
     truth = {task_id: LABELS[task_id % len(LABELS)] for task_id in range(tasks)}
-    items = [
-        item(
-            task_id,
-            [
-                AnnotatorLabel(a.name, a.label(IMAGE, target, None, LABELS, f"{task_id}.png"))
-                for a in annotators
-            ],
-        )
-        for task_id, target in truth.items()
-    ]
-    return snapshot_of(items), truth
-
-
-def accuracy(snapshot: AnnotationSnapshot, truth: dict[int, str]) -> float:
-    """The share of tasks whose training label is the truth (an undecided one is not)."""
-    right = sum(
-        snapshot.items[t].target == label for t, label in truth.items() if t in snapshot.items
-    )
-    return right / len(truth)
+    return crowd_snapshot(IMAGE, LABELS, annotators, truth), truth
 
 
 def test_dawid_skene_recovers_the_truth_better_than_the_majority():
@@ -73,7 +44,7 @@ def test_dawid_skene_recovers_the_truth_better_than_the_majority():
     assert aggregate(majority, "majority") is majority
     assert not weighted.undecided, "the model decides the splits too"
     assert {i.decided_by for i in weighted.items.values()} == {"dawid_skene"}
-    assert accuracy(weighted, truth) > accuracy(majority, truth) + 0.02
+    assert consensus_accuracy(weighted, truth) > consensus_accuracy(majority, truth) + 0.02
 
 
 def test_reliability_ranks_a_careless_annotator_below_a_careful_one():
@@ -129,8 +100,8 @@ def test_reviewer_decisions_and_single_labels_are_left_as_they_are():
 
 def test_dawid_skene_refuses_targets_that_are_not_one_label_in_one_line():
     spans = (Span(0, 4, "person"),)
-    ner = snapshot_of(
-        [item(1, [AnnotatorLabel("a", spans), AnnotatorLabel("b", spans)])], task="ner"
+    ner = AnnotationSnapshot.of_items(
+        1, "ner", LABELS, [item(1, [AnnotatorLabel("a", spans), AnnotatorLabel("b", spans)])]
     )
     assert aggregate(ner, "majority") is ner
     for use in (
