@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -157,13 +157,12 @@ class Settings(AwsSettings, GcpSettings, AzureSettings, BaseSettings):
             return cls()
         except ValidationError as exc:
             error = exc.errors()[0]
-            field = str(error["loc"][0]) if error["loc"] else ""
-            if field in cls.model_fields:
-                alias = cls.model_fields[field].validation_alias
-                named = alias.choices[0] if isinstance(alias, AliasChoices) else None
-                where = f"{named or f'LOOP_{field.upper()}'}={error['input']!r}: "
-            else:  # a check across settings: its message names the variables
-                where = f"{field}: " if field else ""
+            place = str(error["loc"][0]) if error["loc"] else ""
+            # pydantic places an error at the field's name, or at the variable itself for a
+            # field with aliases; a check across settings has no place, and its message
+            # names the variables.
+            variable = f"LOOP_{place.upper()}" if place in cls.model_fields else place
+            where = f"{variable}={error['input']!r}: " if variable else ""
             raise ConfigurationError(
                 f"{where}{_message(error)}: fix it in the environment or .env"
             ) from None
