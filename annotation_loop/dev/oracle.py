@@ -263,22 +263,23 @@ def label_with_truth(
 def crowd_snapshot(
     task_type: TaskType,
     labels: tuple[str, ...],
-    crew: Sequence[SimulatedAnnotator],
+    annotators: Sequence[SimulatedAnnotator],
     truth: Mapping[int, Any],
     shown: Mapping[int, Any] | None = None,
     key_prefix: str = "task-",
 ) -> AnnotationSnapshot:
-    """Offline, without Label Studio: the snapshot a merge builds when the whole `crew`
-    labels every task of `truth` (the true target by task id), each task shown its
+    """Offline, without Label Studio: the snapshot a merge builds when all `annotators`
+    label every task of `truth` (the true target by task id), each task shown its
     pre-annotation in `shown` (none where it has none). `key_prefix` names the tasks, and so
     seeds the annotators' slips: another prefix, other slips."""
+    suggestions = shown or {}
     items = []
     for task_id, target in truth.items():
         key = f"{key_prefix}{task_id}"
-        suggestion = (shown or {}).get(task_id)
+        suggestion = suggestions.get(task_id)
         annotations = [
             AnnotatorLabel(a.name, a.label(task_type, target, suggestion, labels, key))
-            for a in crew
+            for a in annotators
         ]
         items.append(LabelledItem.by_majority(task_id, key, key, annotations, suggestion))
     return AnnotationSnapshot.of_items(0, task_type.name, labels, items)
